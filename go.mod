@@ -1,0 +1,3 @@
+module github.com/qlora-studio/qlora-studio
+
+go 1.26
