@@ -104,7 +104,10 @@ func writeAtomically(path string, write func(*bufio.Writer) error) error {
 	}
 	defer os.Remove(tmp.Name()) // a no-op after the rename
 	w := bufio.NewWriterSize(tmp, 1<<20)
-	err = write(w)
+	err = tmp.Chmod(0o644) // CreateTemp makes it private; a checkpoint is an ordinary file
+	if err == nil {
+		err = write(w)
+	}
 	if err == nil {
 		err = w.Flush()
 	}
