@@ -130,49 +130,70 @@ func writeAtomically(path string, write func(*bufio.Writer) error) error {
 // base-00001-of-0000N.safetensors shards plus base.safetensors.index.json, filling shards in the
 // given order (a tensor larger than maxShardBytes gets a shard of its own). It returns the file names.
 func WriteShards(dir, base string, maxShardBytes int64, metadata map[string]string, tensors []Source) ([]string, error) {
-	groups := splitShards(tensors, maxShardBytes)
-	if len(groups) == 1 {
-		name := base + ".safetensors"
-		return []string{name}, WriteFile(filepath.Join(dir, name), metadata, groups[0])
+	sizes := make([]int64, len(tensors))
+	for i, s := range tensors {
+		sizes[i] = s.size()
 	}
-	idx := index{Metadata: map[string]any{"total_size": 0}, WeightMap: map[string]string{}}
-	var names []string
+	groups := PlanShards(sizes, maxShardBytes)
+	names := ShardNames(base, len(groups))
+	weightMap := map[string]string{}
 	var total int64
-	for i, group := range groups {
-		name := fmt.Sprintf("%s-%05d-of-%05d.safetensors", base, i+1, len(groups))
-		if err := WriteFile(filepath.Join(dir, name), metadata, group); err != nil {
+	for g, group := range groups {
+		var shard []Source
+		for _, i := range group {
+			shard = append(shard, tensors[i])
+			weightMap[tensors[i].Name] = names[g]
+			total += sizes[i]
+		}
+		if err := WriteFile(filepath.Join(dir, names[g]), metadata, shard); err != nil {
 			return nil, err
 		}
-		for _, s := range group {
-			idx.WeightMap[s.Name] = name
-			total += s.size()
-		}
-		names = append(names, name)
 	}
-	idx.Metadata["total_size"] = total
-	js, err := json.MarshalIndent(idx, "", "  ")
-	if err != nil {
-		return nil, err
+	if len(groups) == 1 {
+		return names, nil
 	}
 	indexName := base + ".safetensors.index.json"
-	err = writeAtomically(filepath.Join(dir, indexName), func(w *bufio.Writer) error {
+	return append(names, indexName), WriteIndex(filepath.Join(dir, indexName), weightMap, total)
+}
+
+// PlanShards groups tensors of the given sizes, in order, into shards of at most maxBytes each (a
+// tensor larger than that gets a shard of its own). It returns the tensors' indexes per shard.
+func PlanShards(sizes []int64, maxBytes int64) [][]int {
+	groups := [][]int{{}}
+	var size int64
+	for i, s := range sizes {
+		if last := len(groups) - 1; len(groups[last]) > 0 && size+s > maxBytes {
+			groups = append(groups, nil)
+			size = 0
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], i)
+		size += s
+	}
+	return groups
+}
+
+// ShardNames are the file names transformers gives n shards: base.safetensors for one, else
+// base-00001-of-0000n.safetensors and so on.
+func ShardNames(base string, n int) []string {
+	if n == 1 {
+		return []string{base + ".safetensors"}
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%05d-of-%05d.safetensors", base, i+1, n)
+	}
+	return names
+}
+
+// WriteIndex writes a sharded checkpoint's index: which shard holds each tensor, and the total bytes
+// of tensor data.
+func WriteIndex(path string, weightMap map[string]string, totalSize int64) error {
+	js, err := json.MarshalIndent(index{Metadata: map[string]any{"total_size": totalSize}, WeightMap: weightMap}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomically(path, func(w *bufio.Writer) error {
 		_, err := w.Write(append(js, '\n'))
 		return err
 	})
-	return append(names, indexName), err
-}
-
-func splitShards(tensors []Source, maxShardBytes int64) [][]Source {
-	var groups [][]Source
-	var current []Source
-	var size int64
-	for _, s := range tensors {
-		if len(current) > 0 && size+s.size() > maxShardBytes {
-			groups = append(groups, current)
-			current, size = nil, 0
-		}
-		current = append(current, s)
-		size += s.size()
-	}
-	return append(groups, current)
 }
