@@ -22,6 +22,7 @@ var commands = map[string]command{
 	"version":  {"print the version", runVersion},
 	"inspect":  {"describe a model folder: architecture, sizes, parameters, dtypes", runInspect},
 	"quantize": {"write a bitsandbytes-layout NF4 checkpoint of a model", runQuantize},
+	"eval":     {"loss of a model (and adapter) on token ids", runEval},
 }
 
 // errUsage marks an error whose message is a usage text; main exits 2 for it.

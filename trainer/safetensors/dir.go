@@ -8,6 +8,9 @@ import (
 	"sort"
 )
 
+// SingleName is the file of an unsharded checkpoint.
+const SingleName = "model.safetensors"
+
 // IndexName is the file that maps tensor names to shards in a sharded checkpoint.
 const IndexName = "model.safetensors.index.json"
 
@@ -26,8 +29,9 @@ type index struct {
 }
 
 // OpenDir opens the checkpoint in dir: the shards named by model.safetensors.index.json when there
-// is one, otherwise every *.safetensors file in the folder. A tensor stored twice, or one the index
-// names but its shard lacks, is an error.
+// is one, else model.safetensors when there is one, else every *.safetensors file in the folder
+// (other files beside a model, such as Mistral's consolidated.safetensors, are not read). A tensor
+// stored twice, or one the index names but its shard lacks, is an error.
 func OpenDir(dir string) (*Dir, error) {
 	names, idx, err := checkpointFiles(dir)
 	if err != nil {
@@ -61,6 +65,9 @@ func checkpointFiles(dir string) ([]string, *index, error) {
 	indexPath := filepath.Join(dir, IndexName)
 	js, err := os.ReadFile(indexPath)
 	if os.IsNotExist(err) {
+		if _, err := os.Stat(filepath.Join(dir, SingleName)); err == nil {
+			return []string{SingleName}, nil, nil
+		}
 		matches, err := filepath.Glob(filepath.Join(dir, "*.safetensors"))
 		if err != nil {
 			return nil, nil, err

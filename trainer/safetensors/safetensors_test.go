@@ -369,3 +369,19 @@ func TestHalf_Rounding(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenDir_PrefersModelFile ensures other safetensors files beside model.safetensors are not
+// taken for part of the checkpoint.
+func TestOpenDir_PrefersModelFile(t *testing.T) {
+	dir := t.TempDir()
+	WriteFile(filepath.Join(dir, SingleName), nil, []Source{Bytes("a", U8, []int{1}, []byte{1})})
+	WriteFile(filepath.Join(dir, "consolidated.safetensors"), nil, []Source{Bytes("a", U8, []int{1}, []byte{2})})
+	d, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if len(d.Files) != 1 || filepath.Base(d.Files[0].Path) != SingleName {
+		t.Errorf("opened %d files", len(d.Files))
+	}
+}

@@ -1,0 +1,201 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/qlora-studio/qlora-studio/trainer/backend"
+	"github.com/qlora-studio/qlora-studio/trainer/nf4"
+	"github.com/qlora-studio/qlora-studio/trainer/safetensors"
+)
+
+// Float is the storage and arithmetic type of a CPU backend.
+type Float interface {
+	float32 | float64
+}
+
+// Tensor is a CPU tensor: a flat slice. Views share the slice's storage.
+type Tensor[T Float] struct {
+	Data []T
+}
+
+// Len is the number of elements.
+func (t *Tensor[T]) Len() int { return len(t.Data) }
+
+// quantized is a frozen NF4 weight, kept packed.
+type quantized struct {
+	q *nf4.Quantized
+}
+
+func (q *quantized) Shape() [2]int { return [2]int{q.q.Shape[0], q.q.Shape[1]} }
+
+// cpuBackend implements backend.Backend with T arithmetic. It owns the scratch and the argument
+// structs of its parallel kernels, so it must not be used from two goroutines at once.
+type cpuBackend[T Float] struct {
+	scratch  [][]T  // one slot per worker, grown on first use
+	rowIsNaN []bool // CrossEntropy's per-row NaN flags
+
+	// One argument struct per parallel op, filled by the op's method for the duration of a call.
+	dequantize        dequantizeKernel[T]
+	gemm              gemmKernel[T]
+	add               addKernel[T]
+	embedding         embeddingKernel[T]
+	rmsnorm           rmsnormKernel[T]
+	rmsnormBackward   rmsnormBackwardKernel[T]
+	rope              ropeKernel[T]
+	attention         attentionKernel[T]
+	attentionBackward attentionBackwardKernel[T]
+	swiglu            swigluKernel[T]
+	dropout           dropoutKernel[T]
+	crossEntropy      crossEntropyKernel[T]
+}
+
+// New returns a CPU backend computing in T.
+func New[T Float]() backend.Backend { return &cpuBackend[T]{} }
+
+func (bk *cpuBackend[T]) Name() string {
+	var zero T
+	return fmt.Sprintf("cpu-%T", zero)
+}
+
+// workspace returns scratch slots for workers goroutines, each at least size elements.
+func (bk *cpuBackend[T]) workspace(workers, size int) [][]T {
+	for len(bk.scratch) < workers {
+		bk.scratch = append(bk.scratch, nil)
+	}
+	for w := range workers {
+		if len(bk.scratch[w]) < size {
+			bk.scratch[w] = make([]T, size)
+		}
+	}
+	return bk.scratch[:workers]
+}
+
+// data returns the slice of t, checking that t belongs to this backend's type and holds want
+// elements (any number when want < 0). op and arg name the failure.
+func data[T Float](t backend.Tensor, op, arg string, want int) []T {
+	ct, ok := t.(*Tensor[T])
+	if !ok {
+		var zero T
+		panic(fmt.Sprintf("cpu.%s: %s is %T, want *cpu.Tensor[%T]", op, arg, t, zero))
+	}
+	if want >= 0 && len(ct.Data) != want {
+		panic(fmt.Sprintf("cpu.%s: %s has %d elements, want %d", op, arg, len(ct.Data), want))
+	}
+	return ct.Data
+}
+
+// checkSizes panics unless every size is ≥ 0.
+func checkSizes(op string, sizes ...int) {
+	for _, s := range sizes {
+		if s < 0 {
+			panic(fmt.Sprintf("cpu.%s: negative size %d", op, s))
+		}
+	}
+}
+
+func (bk *cpuBackend[T]) New(n int) backend.Tensor {
+	checkSizes("New", n)
+	return &Tensor[T]{Data: make([]T, n)}
+}
+
+func (bk *cpuBackend[T]) View(t backend.Tensor, offset, n int) backend.Tensor {
+	d := data[T](t, "View", "t", -1)
+	if offset < 0 || n < 0 || offset+n > len(d) {
+		panic(fmt.Sprintf("cpu.View: [%d, %d) outside a tensor of %d elements", offset, offset+n, len(d)))
+	}
+	return &Tensor[T]{Data: d[offset : offset+n : offset+n]}
+}
+
+func (bk *cpuBackend[T]) Load(t safetensors.Tensor) (backend.Tensor, error) {
+	name := fmt.Sprintf("tensor %q", t.Name)
+	if t.File != "" {
+		name = t.File + ": " + name
+	}
+	switch t.DType {
+	case safetensors.F32, safetensors.F16, safetensors.BF16:
+	default:
+		return nil, fmt.Errorf("cpu.Load: %s: dtype %s, want F32, F16 or BF16", name, t.DType)
+	}
+	n := t.NumElements()
+	if len(t.Data) != n*t.DType.Size() {
+		return nil, fmt.Errorf("cpu.Load: %s: %d bytes for %d elements of %s", name, len(t.Data), n, t.DType)
+	}
+	out := make([]T, n)
+	f32, ok := any(out).([]float32)
+	if !ok {
+		f32 = make([]float32, n)
+	}
+	if err := t.DecodeFloat32s(f32); err != nil {
+		return nil, fmt.Errorf("cpu.Load: %w", err)
+	}
+	if !ok {
+		for i, x := range f32 {
+			out[i] = T(x)
+		}
+	}
+	return &Tensor[T]{Data: out}, nil
+}
+
+func (bk *cpuBackend[T]) LoadNF4(q *nf4.Quantized) backend.Quantized {
+	if len(q.Shape) != 2 {
+		panic(fmt.Sprintf("cpu.LoadNF4: shape %v, want (out, in)", q.Shape))
+	}
+	return &quantized{q: q}
+}
+
+func (bk *cpuBackend[T]) Upload(dst backend.Tensor, src []float64) {
+	d := data[T](dst, "Upload", "dst", len(src))
+	for i, x := range src {
+		d[i] = T(x)
+	}
+}
+
+func (bk *cpuBackend[T]) Download(dst []float64, src backend.Tensor) {
+	s := data[T](src, "Download", "src", len(dst))
+	for i, x := range s {
+		dst[i] = float64(x)
+	}
+}
+
+func (bk *cpuBackend[T]) Zero(t backend.Tensor) {
+	clear(data[T](t, "Zero", "t", -1))
+}
+
+func (bk *cpuBackend[T]) Copy(dst, src backend.Tensor) {
+	s := data[T](src, "Copy", "src", -1)
+	copy(data[T](dst, "Copy", "dst", len(s)), s)
+}
+
+// Dequantize writes w (out, in) as T into out (out, in).
+func (bk *cpuBackend[T]) Dequantize(out backend.Tensor, w backend.Quantized) {
+	qw, ok := w.(*quantized)
+	if !ok {
+		panic(fmt.Sprintf("cpu.Dequantize: w is %T, not a CPU weight", w))
+	}
+	o := data[T](out, "Dequantize", "out", qw.q.Len())
+	const grain = 1 << 14
+	bk.dequantize = dequantizeKernel[T]{out: o, q: qw.q}
+	parallelFor(len(o), grain, workersFor(len(o), grain), &bk.dequantize)
+	bk.dequantize = dequantizeKernel[T]{}
+}
+
+type dequantizeKernel[T Float] struct {
+	out []T
+	q   *nf4.Quantized
+}
+
+func (k *dequantizeKernel[T]) run(_, lo, hi int) {
+	if f32, ok := any(k.out).([]float32); ok {
+		k.q.DequantizeRange(f32[lo:hi], lo)
+		return
+	}
+	var buf [512]float32
+	for lo < hi {
+		part := buf[:min(len(buf), hi-lo)]
+		k.q.DequantizeRange(part, lo)
+		for i, x := range part {
+			k.out[lo+i] = T(x)
+		}
+		lo += len(part)
+	}
+}

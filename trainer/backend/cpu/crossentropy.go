@@ -1,0 +1,112 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/qlora-studio/qlora-studio/trainer/backend"
+)
+
+// CrossEntropy writes into losses (N) the negative log-likelihood of targets[i] under
+// softmax(logits[i]) (logits (N,V)), as lse − logit[target] with a max-subtracted log-sum-exp.
+// Rows whose target is negative are ignored and get 0. A target ≥ V is a programming error, and so
+// is a NaN loss (NaN or infinite logits): both panic naming the row.
+func (bk *cpuBackend[T]) CrossEntropy(losses, logits backend.Tensor, targets []int32, n, v int) {
+	bk.runCrossEntropy("CrossEntropy", losses, nil, logits, targets, 0, n, v)
+}
+
+// CrossEntropyBackward adds scale·(softmax(logits[i]) − onehot(targets[i])) to row i of dlogits
+// (N,V) for every counted row; ignored rows get nothing.
+func (bk *cpuBackend[T]) CrossEntropyBackward(dlogits, logits backend.Tensor, targets []int32, scale float64, n, v int) {
+	bk.runCrossEntropy("CrossEntropyBackward", nil, dlogits, logits, targets, scale, n, v)
+}
+
+func (bk *cpuBackend[T]) runCrossEntropy(op string, losses, dlogits, logits backend.Tensor, targets []int32, scale float64, n, v int) {
+	checkSizes(op, n, v)
+	if len(targets) != n {
+		panic(fmt.Sprintf("cpu.%s: %d targets for %d rows", op, len(targets), n))
+	}
+	for i, t := range targets {
+		if int(t) >= v {
+			panic(fmt.Sprintf("cpu.%s: target %d at row %d outside vocabulary of %d", op, t, i, v))
+		}
+	}
+	if len(bk.rowIsNaN) < n {
+		bk.rowIsNaN = make([]bool, n)
+	}
+	k := crossEntropyKernel[T]{
+		logits:  data[T](logits, op, "logits", n*v),
+		targets: targets,
+		v:       v,
+		scale:   T(scale),
+		isNaN:   bk.rowIsNaN[:n],
+	}
+	if losses != nil {
+		k.losses = data[T](losses, op, "losses", n)
+	} else {
+		k.dlogits = data[T](dlogits, op, "dlogits", n*v)
+	}
+	clear(k.isNaN)
+	bk.crossEntropy = k
+	bk.launch(n, rowsGrain(v), &bk.crossEntropy)
+	bk.crossEntropy = crossEntropyKernel[T]{}
+	for i, bad := range k.isNaN {
+		if bad {
+			panic(fmt.Sprintf("cpu.%s: loss of row %d is NaN (logits NaN or infinite)", op, i))
+		}
+	}
+}
+
+type crossEntropyKernel[T Float] struct {
+	losses  []T // (N), forward
+	dlogits []T // (N,V), backward
+	logits  []T // (N,V)
+	targets []int32
+	v       int
+	scale   T
+	isNaN   []bool // (N), set for rows whose loss is NaN
+}
+
+func (k *crossEntropyKernel[T]) run(_, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		t := int(k.targets[i])
+		if t < 0 {
+			if k.losses != nil {
+				k.losses[i] = 0
+			}
+			continue
+		}
+		row := k.logits[i*k.v : (i+1)*k.v]
+		mx, sum := sumExp(row)
+		loss := mx + T(math.Log(float64(sum))) - row[t]
+		if loss != loss {
+			k.isNaN[i] = true // raised by the caller, for the first such row
+			continue
+		}
+		if k.losses != nil {
+			k.losses[i] = loss
+			continue
+		}
+		d := k.dlogits[i*k.v : (i+1)*k.v][:len(row)]
+		for j, x := range row {
+			g := T(math.Exp(float64(x-mx))) / sum
+			if j == t {
+				g--
+			}
+			d[j] += k.scale * g
+		}
+	}
+}
+
+// sumExp returns the row's maximum and Σ exp(x − max), so that log Σ exp(x) = max + log(sum) and
+// softmax(x) = exp(x − max)/sum.
+func sumExp[T Float](row []T) (mx, sum T) {
+	mx = T(math.Inf(-1))
+	for _, x := range row {
+		mx = max(mx, x)
+	}
+	for _, x := range row {
+		sum += T(math.Exp(float64(x - mx)))
+	}
+	return mx, sum
+}

@@ -1,0 +1,27 @@
+// Package cpu is the pure-Go backend: the reference implementation of backend.Backend that every
+// other backend is checked against, and the engine's compute when there is no GPU.
+//
+// Kernels are generic over the storage and arithmetic type T: New[float32]() trains, New[float64]()
+// is what gradient checks and the conformance suite use as ground truth. Frozen NF4 weights stay
+// packed (LoadNF4 keeps the *nf4.Quantized) and are decoded only by Dequantize.
+//
+// Letters in the shape comments (as in package backend):
+//
+//	N  rows (tokens in the batch: B sequences of T tokens, row-major)
+//	B  sequences, T tokens each
+//	C  channels of the row (hidden size, or a projection's width)
+//	NH attention heads, NKV key/value heads, HD head dimension
+//	V  vocabulary size
+//	M, K, Nc  Gemm's op(a) (M,K), op(b) (K,Nc), c (M,Nc)
+//
+// Each op lives in its own file with its backward beside it, named <op> / <op>Backward.
+//
+// Determinism: ops run on all cores (runtime.GOMAXPROCS) but split work only over independent
+// outputs (tiles of Gemm's c, (sequence, head) pairs of attention, rows elsewhere), in chunks that
+// depend on the sizes alone; no sum is ever split across goroutines, so every result is
+// bit-identical whatever the number of threads.
+//
+// What it must not do: allocate in the hot ops once warm (scratch is owned by the backend and grows
+// on first use), or be used from several goroutines at once (a Backend holds that scratch; make one
+// per goroutine). Ops must not be called from inside another op.
+package cpu
