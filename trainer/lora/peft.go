@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/qlora-studio/qlora-studio/internal/safefile"
 	"github.com/qlora-studio/qlora-studio/trainer/safetensors"
 )
 
@@ -100,7 +101,7 @@ func Save(dir string, a *Adapter, dtype safetensors.DType) error {
 	if err := safetensors.WriteFile(weightsPath, map[string]string{"format": "pt"}, sources); err != nil {
 		return err
 	}
-	return writeFileAtomically(configPath, js)
+	return safefile.WriteFile(configPath, js)
 }
 
 // sources checks every module and returns its two tensors, encoded only when written.
@@ -131,32 +132,6 @@ func encoded(name string, dtype safetensors.DType, shape []int, v []float32) saf
 	return safetensors.Source{Name: name, DType: dtype, Shape: shape, Data: func() ([]byte, error) {
 		return safetensors.Encode(dtype, v)
 	}}
-}
-
-// writeFileAtomically writes data to a temporary file beside path, syncs it and renames it over path.
-func writeFileAtomically(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	err = tmp.Chmod(0o644)      // CreateTemp makes it private; the config is an ordinary file
-	if err == nil {
-		_, err = tmp.Write(data)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 // Load reads a PEFT LoRA adapter folder. It checks that every lora_A has its lora_B, that A is

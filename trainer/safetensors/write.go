@@ -5,9 +5,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/qlora-studio/qlora-studio/internal/safefile"
 )
 
 // Source is one tensor to write. Data is called once, when the writer reaches the tensor, so that
@@ -74,7 +75,7 @@ func WriteFile(path string, metadata map[string]string, tensors []Source) error 
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return writeAtomically(path, func(w *bufio.Writer) error {
+	return safefile.Write(path, func(w *bufio.Writer) error {
 		var n [8]byte
 		binary.LittleEndian.PutUint64(n[:], uint64(len(head)))
 		w.Write(n[:])
@@ -93,37 +94,6 @@ func WriteFile(path string, metadata map[string]string, tensors []Source) error 
 		}
 		return nil
 	})
-}
-
-// writeAtomically runs write against a temporary file beside path and renames it into place only
-// when everything, the final sync included, succeeded.
-func writeAtomically(path string, write func(*bufio.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op after the rename
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	err = tmp.Chmod(0o644) // CreateTemp makes it private; a checkpoint is an ordinary file
-	if err == nil {
-		err = write(w)
-	}
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 // WriteShards writes tensors into dir as base.safetensors when they fit in maxShardBytes, otherwise as
@@ -192,7 +162,7 @@ func WriteIndex(path string, weightMap map[string]string, totalSize int64) error
 	if err != nil {
 		return err
 	}
-	return writeAtomically(path, func(w *bufio.Writer) error {
+	return safefile.Write(path, func(w *bufio.Writer) error {
 		_, err := w.Write(append(js, '\n'))
 		return err
 	})
