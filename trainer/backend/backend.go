@@ -19,6 +19,18 @@ type Tensor interface {
 	Len() int
 }
 
+// Bytes is a flat buffer of bytes owned by a backend: the 8-bit optimizer states.
+type Bytes interface {
+	Len() int
+}
+
+// AdamW are the hyperparameters of one AdamW update. Step counts updates from 1 and sets the bias
+// corrections 1-Beta1^Step and 1-Beta2^Step.
+type AdamW struct {
+	LR, Beta1, Beta2, Eps, WeightDecay float64
+	Step                               int
+}
+
 // Quantized is a frozen NF4 weight resident on a backend.
 type Quantized interface {
 	Shape() [2]int // (out, in)
@@ -81,6 +93,11 @@ type Backend interface {
 	// never see each other), and, when window > 0, i-j < window. nil segments mean one sample per
 	// sequence.
 	Attention(out, lse, q, k, v Tensor, segments []int32, b, t, heads, kvHeads, headDim, window int)
+	// AttentionCached is attention for generation: m new query rows q (m,NH·HD) of one sequence, at
+	// positions past..past+m-1, over the key and value caches (past+m, NKV·HD) whose last m rows
+	// already hold the new tokens' keys and values; causal, and windowed when window > 0. out is
+	// (m,NH·HD). There is no backward.
+	AttentionCached(out, q, kCache, vCache Tensor, past, m, heads, kvHeads, headDim, window int)
 	// AttentionBackward adds to dq, dk and dv, recomputing the probabilities from lse.
 	AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v Tensor, segments []int32, b, t, heads, kvHeads, headDim, window int)
 
@@ -102,4 +119,25 @@ type Backend interface {
 	CrossEntropy(losses, logits Tensor, targets []int32, n, v int)
 	// CrossEntropyBackward adds scale·(softmax(logits) - onehot(target)) to dlogits for counted rows.
 	CrossEntropyBackward(dlogits, logits Tensor, targets []int32, scale float64, n, v int)
+
+	// Optimizer ops, over the flat parameter and gradient arenas.
+
+	// SumSquares returns Σ t², accumulated in float64 (for the global gradient norm).
+	SumSquares(t Tensor) float64
+	// Scale multiplies t by alpha in place (gradient clipping and normalisation).
+	Scale(t Tensor, alpha float64)
+	// AdamWStep updates params in place from grads with float32-or-wider moments m and v, exactly as
+	// torch.optim.AdamW: params ·= 1 - LR·WeightDecay; m = β1·m + (1-β1)·g; v = β2·v + (1-β2)·g²;
+	// params -= LR/(1-β1^t) · m / (sqrt(v)/sqrt(1-β2^t) + Eps).
+	AdamWStep(params, grads, m, v Tensor, h AdamW)
+	// NewBytes returns n zeroed bytes.
+	NewBytes(n int) Bytes
+	// UploadBytes and DownloadBytes copy 8-bit states to and from the host (checkpoints).
+	UploadBytes(dst Bytes, src []byte)
+	DownloadBytes(dst []byte, src Bytes)
+	// AdamW8bitStep is bitsandbytes' blockwise 8-bit AdamW: m and v are stored as 8-bit codes of the
+	// signed and unsigned dynamic maps (c1, c2, n bytes each) with one absmax per block of 256
+	// (absmax1, absmax2); elements whose gradient is not finite are skipped; weight decay is applied
+	// after the Adam step, as bitsandbytes does.
+	AdamW8bitStep(params, grads Tensor, c1, c2 Bytes, absmax1, absmax2 Tensor, h AdamW)
 }

@@ -202,3 +202,33 @@ func dynamicIndex(code *[256]float32, x float32) uint8 {
 	}
 	return uint8(p - b2i(x < (code[(p-1)&255]+val)*0.5))
 }
+
+// unsignedDynamicMap is create_dynamic_map(signed=False), built once.
+var unsignedDynamicMap = buildUnsignedDynamicMap()
+
+// DynamicMapUnsigned returns bitsandbytes' unsigned 8-bit dynamic map, the
+// code of 8-bit AdamW's second moment (qmap2): 256 sorted float32 values,
+// entry 0 is 0, entry 255 is 1.
+func DynamicMapUnsigned() [256]float32 { return unsignedDynamicMap }
+
+// buildUnsignedDynamicMap is buildDynamicMap without the sign: for exponent
+// i in 0..6 the 2^(i+1) midpoints of torch.linspace(0.1, 1, 2^(i+1)+1),
+// scaled by 10^(i-6); then 0 and 1; sorted. bitsandbytes keeps one sign bit
+// out of the budget in both cases (non_sign_bits = total_bits - 1) and
+// spends it on twice the fraction items here.
+func buildUnsignedDynamicMap() [256]float32 {
+	var m [256]float32
+	n := 0
+	for i := 0; i < 7; i++ {
+		b := torchLinspace(0.1, 1, 1<<(i+1)+1)
+		scale := float32(pow10[i])
+		for j := 0; j+1 < len(b); j++ {
+			mid := float32(b[j]+b[j+1]) / 2
+			m[n] = float32(scale * mid)
+			n++
+		}
+	}
+	m[n], m[n+1] = 0, 1
+	sortFloat32s(m[:])
+	return m
+}

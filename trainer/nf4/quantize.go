@@ -187,3 +187,16 @@ func numElements(shape []int) int {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// Bytes is the memory a Quantized of n elements holds: the packed codes and the block scales (the
+// 8-bit codes, nested scales, offset and 256-entry map when double-quantized, else float32 scales).
+// The memory planner counts the NF4 base with it.
+func Bytes(n, blocksize int, double bool) int64 {
+	blocks := int64(ceilDiv(n, blocksize))
+	packed := int64(n+1) / 2
+	if !double {
+		return packed + 4*blocks
+	}
+	nested := (blocks + NestedBlocksize - 1) / NestedBlocksize
+	return packed + blocks + 4*nested + 4 + 4*256
+}

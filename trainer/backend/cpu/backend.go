@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/qlora-studio/qlora-studio/trainer/backend"
 	"github.com/qlora-studio/qlora-studio/trainer/nf4"
@@ -31,8 +32,9 @@ func (q *quantized) Shape() [2]int { return [2]int{q.q.Shape[0], q.q.Shape[1]} }
 // cpuBackend implements backend.Backend with T arithmetic. It owns the scratch and the argument
 // structs of its parallel kernels, so it must not be used from two goroutines at once.
 type cpuBackend[T Float] struct {
-	scratch  [][]T  // one slot per worker, grown on first use
-	rowIsNaN []bool // CrossEntropy's per-row NaN flags
+	allocated int64  // bytes of every tensor made by New, Load, LoadNF4 and NewBytes (views excluded)
+	scratch   [][]T  // one slot per worker, grown on first use
+	rowIsNaN  []bool // CrossEntropy's per-row NaN flags
 
 	// One argument struct per parallel op, filled by the op's method for the duration of a call.
 	dequantize        dequantizeKernel[T]
@@ -47,6 +49,8 @@ type cpuBackend[T Float] struct {
 	swiglu            swigluKernel[T]
 	dropout           dropoutKernel[T]
 	crossEntropy      crossEntropyKernel[T]
+
+	optim optimScratch[T] // the optimizer ops' kernels and partial sums (optim.go)
 }
 
 // New returns a CPU backend computing in T.
@@ -95,7 +99,18 @@ func checkSizes(op string, sizes ...int) {
 
 func (bk *cpuBackend[T]) New(n int) backend.Tensor {
 	checkSizes("New", n)
+	bk.count(n)
 	return &Tensor[T]{Data: make([]T, n)}
+}
+
+// AllocatedBytes is the memory of every tensor this backend has made (views excluded), scratch
+// not included: what the memory planner's exact components count.
+func (bk *cpuBackend[T]) AllocatedBytes() int64 { return bk.allocated }
+
+// count adds n elements of T to the allocation total.
+func (bk *cpuBackend[T]) count(n int) {
+	var zero T
+	bk.allocated += int64(n) * int64(unsafe.Sizeof(zero))
 }
 
 func (bk *cpuBackend[T]) View(t backend.Tensor, offset, n int) backend.Tensor {
@@ -121,6 +136,7 @@ func (bk *cpuBackend[T]) Load(t safetensors.Tensor) (backend.Tensor, error) {
 		return nil, fmt.Errorf("cpu.Load: %s: %d bytes for %d elements of %s", name, len(t.Data), n, t.DType)
 	}
 	out := make([]T, n)
+	bk.count(n)
 	f32, ok := any(out).([]float32)
 	if !ok {
 		f32 = make([]float32, n)
@@ -140,6 +156,7 @@ func (bk *cpuBackend[T]) LoadNF4(q *nf4.Quantized) backend.Quantized {
 	if len(q.Shape) != 2 {
 		panic(fmt.Sprintf("cpu.LoadNF4: shape %v, want (out, in)", q.Shape))
 	}
+	bk.allocated += nf4.Bytes(q.Len(), q.Blocksize, q.Double != nil)
 	return &quantized{q: q}
 }
 

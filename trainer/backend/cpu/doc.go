@@ -18,7 +18,8 @@
 //
 // Determinism: ops run on all cores (runtime.GOMAXPROCS) but split work only over independent
 // outputs (tiles of Gemm's c, (sequence, head) pairs of attention, rows elsewhere), in chunks that
-// depend on the sizes alone; no sum is ever split across goroutines, so every result is
+// depend on the sizes alone; no sum is split across goroutines except SumSquares', whose chunks
+// are fixed by the length and whose partial sums are added in order, so every result is
 // bit-identical whatever the number of threads.
 //
 // What it must not do: allocate in the hot ops once warm (scratch is owned by the backend and grows
