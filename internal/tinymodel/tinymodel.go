@@ -6,6 +6,7 @@ package tinymodel
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -77,27 +78,31 @@ func tensors(s Shape, seed uint64) []safetensors.Source {
 		}
 		out = append(out, safetensors.Bytes(name, safetensors.BF16, dims, safetensors.EncodeBF16s(v)))
 	}
-	add("model.embed_tokens.weight", 0.02, s.Vocab, s.Hidden)
+	// Matrices are scaled by 1/sqrt(fan-in), so activations and logits have the magnitudes of a
+	// trained model's and adapters can move the output (0.02 at these widths would pin every
+	// logit near zero).
+	fanIn := func(in int) float64 { return 1 / math.Sqrt(float64(in)) }
+	add("model.embed_tokens.weight", 1, s.Vocab, s.Hidden)
 	for l := 0; l < s.Layers; l++ {
 		p := fmt.Sprintf("model.layers.%d.", l)
 		add(p+"input_layernorm.weight", 0, s.Hidden)
-		add(p+"self_attn.q_proj.weight", 0.02, s.Heads*headDim, s.Hidden)
-		add(p+"self_attn.k_proj.weight", 0.02, s.KVHeads*headDim, s.Hidden)
-		add(p+"self_attn.v_proj.weight", 0.02, s.KVHeads*headDim, s.Hidden)
+		add(p+"self_attn.q_proj.weight", fanIn(s.Hidden), s.Heads*headDim, s.Hidden)
+		add(p+"self_attn.k_proj.weight", fanIn(s.Hidden), s.KVHeads*headDim, s.Hidden)
+		add(p+"self_attn.v_proj.weight", fanIn(s.Hidden), s.KVHeads*headDim, s.Hidden)
 		if s.Arch == "qwen2" {
 			add(p+"self_attn.q_proj.bias", 0.02, s.Heads*headDim)
 			add(p+"self_attn.k_proj.bias", 0.02, s.KVHeads*headDim)
 			add(p+"self_attn.v_proj.bias", 0.02, s.KVHeads*headDim)
 		}
-		add(p+"self_attn.o_proj.weight", 0.02, s.Hidden, s.Heads*headDim)
+		add(p+"self_attn.o_proj.weight", fanIn(s.Heads*headDim), s.Hidden, s.Heads*headDim)
 		add(p+"post_attention_layernorm.weight", 0, s.Hidden)
-		add(p+"mlp.gate_proj.weight", 0.02, s.Intermediate, s.Hidden)
-		add(p+"mlp.up_proj.weight", 0.02, s.Intermediate, s.Hidden)
-		add(p+"mlp.down_proj.weight", 0.02, s.Hidden, s.Intermediate)
+		add(p+"mlp.gate_proj.weight", fanIn(s.Hidden), s.Intermediate, s.Hidden)
+		add(p+"mlp.up_proj.weight", fanIn(s.Hidden), s.Intermediate, s.Hidden)
+		add(p+"mlp.down_proj.weight", fanIn(s.Intermediate), s.Hidden, s.Intermediate)
 	}
 	add("model.norm.weight", 0, s.Hidden)
 	if !s.Tied {
-		add("lm_head.weight", 0.02, s.Vocab, s.Hidden)
+		add("lm_head.weight", fanIn(s.Hidden), s.Vocab, s.Hidden)
 	}
 	return out
 }

@@ -160,15 +160,9 @@ func tensorSources(ckpt *safetensors.Dir, name string, projections map[string]mo
 }
 
 // nf4Bytes bounds the bytes of the tensors bitsandbytes stores for one quantized weight, for planning
-// shards before quantizing.
+// shards before quantizing: the weight's own bytes, its quant_map, and room for the quant_state JSON.
 func nf4Bytes(shape [2]int, opt BnB4bitOptions) int64 {
-	n := int64(shape[0]) * int64(shape[1])
-	blocks := (n + int64(opt.Blocksize) - 1) / int64(opt.Blocksize)
-	size := (n+1)/2 + 16*4 + 256 // packed codes, quant_map, quant_state JSON
-	if opt.DoubleQuant {
-		return size + blocks + 4*((blocks+255)/256) + 256*4
-	}
-	return size + 4*blocks
+	return nf4.Bytes(shape[0]*shape[1], opt.Blocksize, opt.DoubleQuant) + 16*4 + 256
 }
 
 func product(shape []int) int {

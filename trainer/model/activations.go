@@ -2,6 +2,34 @@ package model
 
 import "github.com/qlora-studio/qlora-studio/trainer/backend"
 
+// ActivationShape is what the size of the activation arena depends on besides the architecture and
+// the rows: which projections are adapted and with what rank, whether layers are recomputed, and
+// which scratch the linear layers need. The memory planner builds one without loading weights.
+type ActivationShape struct {
+	Ranks         [NumProjections]int // LoRA rank per projection, 0 where not adapted
+	Checkpointing bool                // one set of layer activations, recomputed per layer
+	Quantized     bool                // NF4 base: scratch for the largest dequantized weight
+	Dropout       bool                // LoRA dropout: scratch for dropout(x)
+}
+
+// ActivationElements is the number of elements of the activation arena for n rows: everything the
+// forward pass keeps for the backward pass, the backward pass's buffers, logits and scratch.
+func (c *Config) ActivationElements(s ActivationShape, n int) int {
+	counter := &carver{}
+	carveActivations(&activations{}, counter, c, s, n)
+	return counter.off
+}
+
+// activationShape describes this model's adapters and options.
+func (m *Model) activationShape() ActivationShape {
+	s := ActivationShape{Checkpointing: m.opt.GradientCheckpointing, Quantized: m.opt.Base == BaseNF4}
+	for _, a := range m.adapters {
+		s.Ranks[int(a.module)%NumProjections] = a.r
+		s.Dropout = s.Dropout || a.dropout > 0
+	}
+	return s
+}
+
 // activationsFor returns the activations for b's N rows: views of exactly the sizes this batch
 // needs, carved from one arena that grows to the largest batch seen and is then reused.
 func (m *Model) activationsFor(b *Batch) *activations {
@@ -9,42 +37,30 @@ func (m *Model) activationsFor(b *Batch) *activations {
 	if m.acts != nil && m.acts.rows == n {
 		return m.acts
 	}
-	counter := &carver{}
-	m.carveActivations(&activations{}, counter, n)
-	if m.acts == nil || m.acts.arena == nil || m.acts.arena.Len() < counter.off {
-		m.acts = &activations{arena: m.be.New(counter.off)}
+	shape := m.activationShape()
+	if size := m.Config.ActivationElements(shape, n); m.acts == nil || m.acts.arena.Len() < size {
+		m.acts = &activations{arena: m.be.New(size)}
 	}
 	a := &activations{arena: m.acts.arena, rows: n}
-	m.carveActivations(a, &carver{be: m.be, arena: a.arena}, n)
+	carveActivations(a, &carver{be: m.be, arena: a.arena}, m.Config, shape, n)
 	m.acts = a
 	return a
 }
 
 // carveActivations assigns every activation and gradient buffer for n rows, in one fixed order.
-func (m *Model) carveActivations(a *activations, c *carver, n int) {
-	cfg := m.Config
+func carveActivations(a *activations, c *carver, cfg *Config, s ActivationShape, n int) {
 	h, q, kv, mlp, v := cfg.HiddenSize, cfg.QDim(), cfg.KVDim(), cfg.IntermediateSize, cfg.VocabSize
 	a.inputs = make([]backend.Tensor, cfg.NumLayers+1)
 	for i := range a.inputs {
 		a.inputs[i] = c.take(n * h)
 	}
 	sets := cfg.NumLayers
-	if m.opt.GradientCheckpointing {
+	if s.Checkpointing {
 		sets = 1
 	}
 	a.layers = make([]layerActs, sets)
 	for i := range a.layers {
-		la := &a.layers[i]
-		la.xn1, la.rstd1 = c.take(n*h), c.take(n)
-		la.q, la.k, la.v = c.take(n*q), c.take(n*kv), c.take(n*kv)
-		la.att, la.lse = c.take(n*q), c.take(n*cfg.NumHeads)
-		la.x2, la.xn2, la.rstd2 = c.take(n*h), c.take(n*h), c.take(n)
-		la.gate, la.up, la.act = c.take(n*mlp), c.take(n*mlp), c.take(n*mlp)
-		for p, r := range m.adaptedRanks() {
-			if r > 0 {
-				la.h[p] = c.take(n * r)
-			}
-		}
+		carveLayer(&a.layers[i], c, cfg, s, n)
 	}
 	a.tmp, a.xnF, a.rstdF = c.take(n*h), c.take(n*h), c.take(n)
 	a.logits, a.dlogits, a.losses = c.take(n*v), c.take(n*v), c.take(n)
@@ -52,36 +68,40 @@ func (m *Model) carveActivations(a *activations, c *carver, n int) {
 	g := &a.grads
 	g.dxn, g.dq, g.dk, g.dv, g.datt = c.take(n*h), c.take(n*q), c.take(n*kv), c.take(n*kv), c.take(n*q)
 	g.dgate, g.dup, g.dact = c.take(n*mlp), c.take(n*mlp), c.take(n*mlp)
-	m.carveScratch(&a.scratch, c, n)
+	carveScratch(&a.scratch, c, cfg, s, n)
+}
+
+// carveLayer assigns one layer's activations for n rows.
+func carveLayer(la *layerActs, c *carver, cfg *Config, s ActivationShape, n int) {
+	h, q, kv, mlp := cfg.HiddenSize, cfg.QDim(), cfg.KVDim(), cfg.IntermediateSize
+	la.xn1, la.rstd1 = c.take(n*h), c.take(n)
+	la.q, la.k, la.v = c.take(n*q), c.take(n*kv), c.take(n*kv)
+	la.att, la.lse = c.take(n*q), c.take(n*cfg.NumHeads)
+	la.x2, la.xn2, la.rstd2 = c.take(n*h), c.take(n*h), c.take(n)
+	la.gate, la.up, la.act = c.take(n*mlp), c.take(n*mlp), c.take(n*mlp)
+	for p, r := range s.Ranks {
+		if r > 0 {
+			la.h[p] = c.take(n * r)
+		}
+	}
 }
 
 // carveScratch sizes the linear layers' scratch: room for the largest dequantized weight, for
-// dropout of the widest input, and for the LoRA bottleneck gradient.
-func (m *Model) carveScratch(s *scratch, c *carver, n int) {
-	maxWeight, maxDropped, r := 0, 0, 0
-	for i := range m.layers {
-		for _, l := range m.layers[i].proj {
-			if l.nf4 != nil {
-				maxWeight = max(maxWeight, l.out*l.in)
-			}
-			if l.lora != nil {
-				r = l.lora.r
-				if l.lora.dropout > 0 {
-					maxDropped = max(maxDropped, l.in)
-				}
+// dropout of the widest adapted input, and for the LoRA bottleneck gradient.
+func carveScratch(sc *scratch, c *carver, cfg *Config, s ActivationShape, n int) {
+	maxWeight, maxIn, r := 0, 0, 0
+	for p, proj := range cfg.ProjectionShapes() {
+		if s.Quantized {
+			maxWeight = max(maxWeight, proj.Shape[0]*proj.Shape[1])
+		}
+		if s.Ranks[p] > 0 {
+			r = max(r, s.Ranks[p])
+			if s.Dropout {
+				maxIn = max(maxIn, proj.Shape[1])
 			}
 		}
 	}
-	s.weight, s.dropped, s.dh = c.take(maxWeight), c.take(n*maxDropped), c.take(n*r)
-}
-
-// adaptedRanks is the LoRA rank of each projection that any layer adapts, 0 for the others.
-func (m *Model) adaptedRanks() [NumProjections]int {
-	var ranks [NumProjections]int
-	for _, a := range m.adapters {
-		ranks[int(a.module)%NumProjections] = a.r
-	}
-	return ranks
+	sc.weight, sc.dropped, sc.dh = c.take(maxWeight), c.take(n*maxIn), c.take(n*r)
 }
 
 // carver hands out consecutive views of an arena; without an arena it only counts.

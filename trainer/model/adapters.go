@@ -40,7 +40,7 @@ func (m *Model) addAdapters() error {
 	}
 	m.params, m.grads = m.be.New(size), m.be.New(size)
 	for _, s := range slots {
-		a := &adapter{r: cfg.R, scaling: cfg.Scaling(), dropout: cfg.LoraDropout, module: s.module}
+		a := &adapter{r: cfg.R, scaling: cfg.Scaling(), dropout: cfg.LoraDropout, module: s.module, offA: s.offA, offB: s.offB}
 		a.a, a.da = m.be.View(m.params, s.offA, cfg.R*s.l.in), m.be.View(m.grads, s.offA, cfg.R*s.l.in)
 		a.b, a.db = m.be.View(m.params, s.offB, s.l.out*cfg.R), m.be.View(m.grads, s.offB, s.l.out*cfg.R)
 		s.l.lora = a
@@ -107,6 +107,25 @@ func (m *Model) snapshot(pick func(*adapter) (backend.Tensor, backend.Tensor)) *
 		})
 	}
 	return ad
+}
+
+// ParamTensor is one parameter tensor (an adapter's A or B) within the flat arenas.
+type ParamTensor struct {
+	Name        string // the PEFT tensor name
+	Offset, Len int
+}
+
+// ParamTensors lists every adapter tensor in the arenas, in arena order: the optimizer's segments.
+func (m *Model) ParamTensors() []ParamTensor {
+	var out []ParamTensor
+	for _, a := range m.adapters {
+		l := m.linearOf(a)
+		layer, p := int(a.module)/NumProjections, lora.Modules[int(a.module)%NumProjections]
+		out = append(out,
+			ParamTensor{lora.TensorName(layer, p, lora.FactorA), a.offA, a.r * l.in},
+			ParamTensor{lora.TensorName(layer, p, lora.FactorB), a.offB, l.out * a.r})
+	}
+	return out
 }
 
 // Params and Grads are the flat arenas of every adapter parameter and its gradient, in one layout,

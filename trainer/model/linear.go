@@ -20,7 +20,9 @@ type adapter struct {
 	r       int
 	scaling float64
 	dropout float64
-	module  uint64         // layer·NumProjections + projection: this module's dropout streams
+	module  uint64 // layer·NumProjections + projection: this module's dropout streams
+	offA    int    // where A starts in the arenas; B follows at offB
+	offB    int
 	a, b    backend.Tensor // A (r,in), B (out,r)
 	da, db  backend.Tensor // their gradients
 }
