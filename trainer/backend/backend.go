@@ -114,8 +114,8 @@ type Backend interface {
 
 	// CrossEntropy writes into losses (N) the negative log-likelihood of targets[i] under
 	// softmax(logits[i]) (logits (N,V)); rows whose target is negative (-100) are ignored and get 0.
-	// A target ≥ V is a programming error; what a NaN logit does is the backend's choice (the CPU
-	// backend panics), so the training loop checks the loss.
+	// A target ≥ V is a programming error. NaN or infinite logits give a NaN loss, which the
+	// training loop detects and reports.
 	CrossEntropy(losses, logits Tensor, targets []int32, n, v int)
 	// CrossEntropyBackward adds scale·(softmax(logits) - onehot(target)) to dlogits for counted rows.
 	CrossEntropyBackward(dlogits, logits Tensor, targets []int32, scale float64, n, v int)

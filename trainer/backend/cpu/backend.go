@@ -32,9 +32,8 @@ func (q *quantized) Shape() [2]int { return [2]int{q.q.Shape[0], q.q.Shape[1]} }
 // cpuBackend implements backend.Backend with T arithmetic. It owns the scratch and the argument
 // structs of its parallel kernels, so it must not be used from two goroutines at once.
 type cpuBackend[T Float] struct {
-	allocated int64  // bytes of every tensor made by New, Load, LoadNF4 and NewBytes (views excluded)
-	scratch   [][]T  // one slot per worker, grown on first use
-	rowIsNaN  []bool // CrossEntropy's per-row NaN flags
+	allocated int64 // bytes of every tensor made by New, Load, LoadNF4 and NewBytes (views excluded)
+	scratch   [][]T // one slot per worker, grown on first use
 
 	// One argument struct per parallel op, filled by the op's method for the duration of a call.
 	dequantize        dequantizeKernel[T]

@@ -9,8 +9,8 @@ import (
 
 // CrossEntropy writes into losses (N) the negative log-likelihood of targets[i] under
 // softmax(logits[i]) (logits (N,V)), as lse − logit[target] with a max-subtracted log-sum-exp.
-// Rows whose target is negative are ignored and get 0. A target ≥ V is a programming error, and so
-// is a NaN loss (NaN or infinite logits): both panic naming the row.
+// Rows whose target is negative are ignored and get 0. A target ≥ V is a programming error and
+// panics naming the row; NaN or infinite logits give a NaN loss, which the training loop reports.
 func (bk *cpuBackend[T]) CrossEntropy(losses, logits backend.Tensor, targets []int32, n, v int) {
 	bk.runCrossEntropy("CrossEntropy", losses, nil, logits, targets, 0, n, v)
 }
@@ -31,30 +31,20 @@ func (bk *cpuBackend[T]) runCrossEntropy(op string, losses, dlogits, logits back
 			panic(fmt.Sprintf("cpu.%s: target %d at row %d outside vocabulary of %d", op, t, i, v))
 		}
 	}
-	if len(bk.rowIsNaN) < n {
-		bk.rowIsNaN = make([]bool, n)
-	}
 	k := crossEntropyKernel[T]{
 		logits:  data[T](logits, op, "logits", n*v),
 		targets: targets,
 		v:       v,
 		scale:   T(scale),
-		isNaN:   bk.rowIsNaN[:n],
 	}
 	if losses != nil {
 		k.losses = data[T](losses, op, "losses", n)
 	} else {
 		k.dlogits = data[T](dlogits, op, "dlogits", n*v)
 	}
-	clear(k.isNaN)
 	bk.crossEntropy = k
 	bk.launch(n, rowsGrain(v), &bk.crossEntropy)
 	bk.crossEntropy = crossEntropyKernel[T]{}
-	for i, bad := range k.isNaN {
-		if bad {
-			panic(fmt.Sprintf("cpu.%s: loss of row %d is NaN (logits NaN or infinite)", op, i))
-		}
-	}
 }
 
 type crossEntropyKernel[T Float] struct {
@@ -64,7 +54,6 @@ type crossEntropyKernel[T Float] struct {
 	targets []int32
 	v       int
 	scale   T
-	isNaN   []bool // (N), set for rows whose loss is NaN
 }
 
 func (k *crossEntropyKernel[T]) run(_, lo, hi int) {
@@ -79,10 +68,6 @@ func (k *crossEntropyKernel[T]) run(_, lo, hi int) {
 		row := k.logits[i*k.v : (i+1)*k.v]
 		mx, sum := sumExp(row)
 		loss := mx + T(math.Log(float64(sum))) - row[t]
-		if loss != loss {
-			k.isNaN[i] = true // raised by the caller, for the first such row
-			continue
-		}
 		if k.losses != nil {
 			k.losses[i] = loss
 			continue
