@@ -21,7 +21,7 @@ func TestEval_MatchesPyTorch(t *testing.T) {
 		js, _ := json.Marshal(map[string]any{"ids": ids})
 		os.WriteFile(tokens, js, 0o644)
 		for _, base := range []string{"full", "nf4"} {
-			stdout, stderr, code := run(t, "eval", "--model", dir, "--adapter", filepath.Join(dir, "adapter"),
+			stdout, stderr, code := qlora(t, "eval", "--model", dir, "--adapter", filepath.Join(dir, "adapter"),
 				"--tokens", tokens, "--base-precision", base, "--json")
 			if code != 0 {
 				t.Fatalf("%s/%s: exit %d: %s", variant, base, code, stderr)
@@ -60,7 +60,7 @@ func TestEval_Errors(t *testing.T) {
 		{[]string{"eval", "--model", model, "--tokens", bad, "--base-precision", "int8"}, 2, `"int8"`},
 	}
 	for _, c := range cases {
-		_, stderr, code := run(t, c.args...)
+		_, stderr, code := qlora(t, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.want) {
 			t.Errorf("qlora %v: exit %d, %q; want %d and %q", c.args, code, stderr, c.code, c.want)
 		}

@@ -23,6 +23,15 @@ var commands = map[string]command{
 	"inspect":  {"describe a model folder: architecture, sizes, parameters, dtypes", runInspect},
 	"quantize": {"write a bitsandbytes-layout NF4 checkpoint of a model", runQuantize},
 	"eval":     {"loss of a model (and adapter) on token ids", runEval},
+	"data":     {"inspect a dataset file: format, rows, token lengths, bad rows, examples", runData},
+	"presets":  {"list the built-in presets, or show one", runPresets},
+	"config":   {"print the full configuration of a preset, to edit as run.yaml", runConfig},
+	"plan":     {"the memory a run will take, and whether it fits the GPU", runPlan},
+	"train":    {"fine-tune a model on a dataset", runTrain},
+	"resume":   {"continue a stopped or crashed run from its last checkpoint", runResume},
+
+	"tokenize":   {"token ids of a text, as the model's Hugging Face tokenizer gives them", runTokenize},
+	"detokenize": {"the text of token ids", runDetokenize},
 }
 
 // errUsage marks an error whose message is a usage text; main exits 2 for it.
@@ -50,9 +59,12 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	err := cmd.run(args[1:], stdout, stderr)
+	var code exitCode
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &code):
+		return int(code)
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errFlags):

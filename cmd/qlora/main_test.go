@@ -27,8 +27,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// run runs the built qlora with args and returns stdout, stderr and the exit code.
-func run(t *testing.T, args ...string) (string, string, int) {
+// qlora runs the built qlora with args and returns stdout, stderr and the exit code.
+func qlora(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(qloraBin, args...)
 	var stdout, stderr bytes.Buffer
@@ -49,11 +49,11 @@ const tinyModel = "../../testdata/models/tiny-llama"
 // with flags after the folder, then inspect the result as text and JSON.
 func TestQuantize_ThenInspect(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "tiny-nf4")
-	stdout, stderr, code := run(t, "quantize", tinyModel, "--out", out)
+	stdout, stderr, code := qlora(t, "quantize", tinyModel, "--out", out)
 	if code != 0 || !strings.Contains(stdout, "wrote "+out) || !strings.Contains(stderr, "21/21 tensors") {
 		t.Fatalf("quantize exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
-	stdout, stderr, code = run(t, "inspect", out, "--json")
+	stdout, stderr, code = qlora(t, "inspect", out, "--json")
 	if code != 0 {
 		t.Fatalf("inspect exit %d: %s", code, stderr)
 	}
@@ -68,7 +68,7 @@ func TestQuantize_ThenInspect(t *testing.T) {
 	if s.Architecture != "llama" || s.Parameters != 125248 || s.Quantization != "bitsandbytes nf4, blocksize 64, double quant" {
 		t.Errorf("inspect says %+v", s)
 	}
-	stdout, _, _ = run(t, "inspect", tinyModel)
+	stdout, _, _ = qlora(t, "inspect", tinyModel)
 	if !strings.Contains(stdout, "llama, 2 layers, hidden 64") || !strings.Contains(stdout, "pre-quantized  no") {
 		t.Errorf("inspect text:\n%s", stdout)
 	}
@@ -90,7 +90,7 @@ func TestCommands_Errors(t *testing.T) {
 		{[]string{"quantize", tinyModel, "--out", tinyModel}, 1, "already exists"},
 	}
 	for _, c := range cases {
-		_, stderr, code := run(t, c.args...)
+		_, stderr, code := qlora(t, c.args...)
 		if code != c.code || !strings.Contains(stderr, c.want) {
 			t.Errorf("qlora %v: exit %d, stderr %q; want exit %d and %q", c.args, code, stderr, c.code, c.want)
 		}
@@ -99,7 +99,7 @@ func TestCommands_Errors(t *testing.T) {
 
 // TestVersion ensures version prints the program and its Go version.
 func TestVersion(t *testing.T) {
-	stdout, _, code := run(t, "version")
+	stdout, _, code := qlora(t, "version")
 	if code != 0 || !strings.HasPrefix(stdout, "qlora "+version+" (go1.") {
 		t.Errorf("version: %d %q", code, stdout)
 	}

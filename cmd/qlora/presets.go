@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/qlora-studio/qlora-studio/trainer/run"
+)
+
+func runPresets(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("presets", "list | show ID", stderr)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 1 && pos[0] == "list":
+		presets, err := run.Presets()
+		if err != nil {
+			return err
+		}
+		for _, p := range presets {
+			fmt.Fprintf(stdout, "%-12s %s\n", p.ID, p.Title)
+		}
+		return nil
+	case len(pos) == 2 && pos[0] == "show":
+		p, err := run.LookupPreset(pos[1])
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(p.YAML)
+		return err
+	}
+	return fmt.Errorf("%w: qlora presets list | qlora presets show ID", errUsage)
+}
+
+// runConfig prints the whole configuration a preset resolves to, every key included, as a run.yaml
+// to edit: `qlora config 65b-48gb > run.yaml`.
+func runConfig(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("config", "PRESET_ID [--set key=value]...", stderr)
+	var sets stringList
+	fs.Var(&sets, "set", "override one key, key=value (repeatable)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: qlora config PRESET_ID > run.yaml", errUsage)
+	}
+	p, err := run.LookupPreset(pos[0])
+	if err != nil {
+		return err
+	}
+	c, err := run.Layers{Docs: []run.Doc{p.Doc()}, Sets: sets}.Resolve()
+	if err != nil {
+		return err
+	}
+	b, err := c.Marshal()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "# %s (preset %s)\n", p.Title, p.ID)
+	_, err = stdout.Write(b)
+	return err
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return fmt.Sprint(*s) }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
