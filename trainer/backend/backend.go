@@ -47,8 +47,12 @@ type Quantized interface {
 type Backend interface {
 	Name() string
 
-	// New returns a zeroed tensor of n elements.
+	// New returns a zeroed tensor of n elements at the backend's activation precision (the CPU
+	// backend's T; bf16 on a GPU).
 	New(n int) Tensor
+	// NewFP32 returns a zeroed tensor of n elements that keeps at least float32 precision:
+	// parameters, gradients, optimizer states and the small statistics (1/rms, log-sum-exp, losses).
+	NewFP32(n int) Tensor
 	// View returns n elements of t from offset on, sharing t's storage (for flat arenas).
 	View(t Tensor, offset, n int) Tensor
 	// Load copies a frozen checkpoint tensor (F32, F16 or BF16) to the backend.

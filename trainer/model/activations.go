@@ -12,12 +12,13 @@ type ActivationShape struct {
 	Dropout       bool                // LoRA dropout: scratch for dropout(x)
 }
 
-// ActivationElements is the number of elements of the activation arena for n rows: everything the
-// forward pass keeps for the backward pass, the backward pass's buffers, logits and scratch.
-func (c *Config) ActivationElements(s ActivationShape, n int) int {
+// ActivationElements counts the activation arenas for n rows: everything the forward pass keeps
+// for the backward pass, the backward pass's buffers, logits and scratch at activation precision,
+// and the statistics (1/rms, log-sum-exp, losses) in float32.
+func (c *Config) ActivationElements(s ActivationShape, n int) (elements, fp32 int) {
 	counter := &carver{}
 	carveActivations(&activations{}, counter, c, s, n)
-	return counter.off
+	return counter.off, counter.offFP32
 }
 
 // activationShape describes this model's adapters and options.
@@ -38,11 +39,12 @@ func (m *Model) activationsFor(b *Batch) *activations {
 		return m.acts
 	}
 	shape := m.activationShape()
-	if size := m.Config.ActivationElements(shape, n); m.acts == nil || m.acts.arena.Len() < size {
-		m.acts = &activations{arena: m.be.New(size)}
+	size, size32 := m.Config.ActivationElements(shape, n)
+	if m.acts == nil || m.acts.arena.Len() < size || m.acts.arena32.Len() < size32 {
+		m.acts = &activations{arena: m.be.New(size), arena32: m.be.NewFP32(size32)}
 	}
-	a := &activations{arena: m.acts.arena, rows: n}
-	carveActivations(a, &carver{be: m.be, arena: a.arena}, m.Config, shape, n)
+	a := &activations{arena: m.acts.arena, arena32: m.acts.arena32, rows: n}
+	carveActivations(a, &carver{be: m.be, arena: a.arena, arena32: a.arena32}, m.Config, shape, n)
 	m.acts = a
 	return a
 }
@@ -62,8 +64,8 @@ func carveActivations(a *activations, c *carver, cfg *Config, s ActivationShape,
 	for i := range a.layers {
 		carveLayer(&a.layers[i], c, cfg, s, n)
 	}
-	a.tmp, a.xnF, a.rstdF = c.take(n*h), c.take(n*h), c.take(n)
-	a.logits, a.dlogits, a.losses = c.take(n*v), c.take(n*v), c.take(n)
+	a.tmp, a.xnF, a.rstdF = c.take(n*h), c.take(n*h), c.takeFP32(n)
+	a.logits, a.dlogits, a.losses = c.take(n*v), c.take(n*v), c.takeFP32(n)
 	a.dres, a.dxnF = c.take(n*h), c.take(n*h)
 	g := &a.grads
 	g.dxn, g.dq, g.dk, g.dv, g.datt = c.take(n*h), c.take(n*q), c.take(n*kv), c.take(n*kv), c.take(n*q)
@@ -74,10 +76,10 @@ func carveActivations(a *activations, c *carver, cfg *Config, s ActivationShape,
 // carveLayer assigns one layer's activations for n rows.
 func carveLayer(la *layerActs, c *carver, cfg *Config, s ActivationShape, n int) {
 	h, q, kv, mlp := cfg.HiddenSize, cfg.QDim(), cfg.KVDim(), cfg.IntermediateSize
-	la.xn1, la.rstd1 = c.take(n*h), c.take(n)
+	la.xn1, la.rstd1 = c.take(n*h), c.takeFP32(n)
 	la.q, la.k, la.v = c.take(n*q), c.take(n*kv), c.take(n*kv)
-	la.att, la.lse = c.take(n*q), c.take(n*cfg.NumHeads)
-	la.x2, la.xn2, la.rstd2 = c.take(n*h), c.take(n*h), c.take(n)
+	la.att, la.lse = c.take(n*q), c.takeFP32(n*cfg.NumHeads)
+	la.x2, la.xn2, la.rstd2 = c.take(n*h), c.take(n*h), c.takeFP32(n)
 	la.gate, la.up, la.act = c.take(n*mlp), c.take(n*mlp), c.take(n*mlp)
 	for p, r := range s.Ranks {
 		if r > 0 {
@@ -104,18 +106,30 @@ func carveScratch(sc *scratch, c *carver, cfg *Config, s ActivationShape, n int)
 	sc.weight, sc.dropped, sc.dh = c.take(maxWeight), c.take(n*maxIn), c.take(n*r)
 }
 
-// carver hands out consecutive views of an arena; without an arena it only counts.
+// carver hands out consecutive views of two arenas, one at activation precision and one in
+// float32; without arenas it only counts.
 type carver struct {
-	be    backend.Backend
-	arena backend.Tensor
-	off   int
+	be             backend.Backend
+	arena, arena32 backend.Tensor
+	off, offFP32   int
 }
 
+// take is n elements at activation precision.
 func (c *carver) take(n int) backend.Tensor {
 	var t backend.Tensor
 	if c.arena != nil {
 		t = c.be.View(c.arena, c.off, n)
 	}
 	c.off += n
+	return t
+}
+
+// takeFP32 is n elements in float32.
+func (c *carver) takeFP32(n int) backend.Tensor {
+	var t backend.Tensor
+	if c.arena32 != nil {
+		t = c.be.View(c.arena32, c.offFP32, n)
+	}
+	c.offFP32 += n
 	return t
 }

@@ -38,7 +38,7 @@ func (m *Model) addAdapters() error {
 	if len(slots) == 0 {
 		return fmt.Errorf("adapter: target_modules %v matches no projection", cfg.TargetModules)
 	}
-	m.params, m.grads = m.be.New(size), m.be.New(size)
+	m.params, m.grads = m.be.NewFP32(size), m.be.NewFP32(size)
 	for _, s := range slots {
 		a := &adapter{r: cfg.R, scaling: cfg.Scaling(), dropout: cfg.LoraDropout, module: s.module, offA: s.offA, offB: s.offB}
 		a.a, a.da = m.be.View(m.params, s.offA, cfg.R*s.l.in), m.be.View(m.grads, s.offA, cfg.R*s.l.in)

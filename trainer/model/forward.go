@@ -71,7 +71,8 @@ func (b *Batch) check(vocab int) error {
 // activations are the forward pass's saved tensors and the backward pass's buffers, for up to
 // capacity rows.
 type activations struct {
-	arena      backend.Tensor   // every buffer below is a view into it
+	arena      backend.Tensor   // every buffer below is a view into it, at activation precision,
+	arena32    backend.Tensor   // or into this one, for the float32 statistics
 	rows       int              // N, the rows the views are cut for
 	inputs     []backend.Tensor // L+1 × (N,C): each layer's input; the last feeds the final norm
 	layers     []layerActs      // L, or one shared set under gradient checkpointing

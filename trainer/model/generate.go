@@ -57,7 +57,7 @@ func isStop(id int32, stop []int32) bool {
 type decoder struct {
 	m              *Model
 	kCache, vCache []backend.Tensor // per layer (rows, NKV·HD)
-	arena          backend.Tensor   // a step's buffers, sized for the largest step (the prompt)
+	arena, arena32 backend.Tensor   // a step's buffers, sized for the largest step (the prompt)
 	logits         []float64        // (V) of the last row
 }
 
@@ -66,7 +66,7 @@ func (m *Model) newDecoder(rows, maxStep int) *decoder {
 	kv := m.Config.KVDim()
 	counter := &carver{}
 	m.carveDecodeStep(&activations{}, counter, maxStep)
-	d := &decoder{m: m, arena: m.be.New(counter.off), logits: make([]float64, m.Config.VocabSize)}
+	d := &decoder{m: m, arena: m.be.New(counter.off), arena32: m.be.NewFP32(counter.offFP32), logits: make([]float64, m.Config.VocabSize)}
 	for range m.layers {
 		d.kCache = append(d.kCache, m.be.New(rows*kv))
 		d.vCache = append(d.vCache, m.be.New(rows*kv))
@@ -80,7 +80,7 @@ func (d *decoder) step(ids []int32, past int) []float64 {
 	m, be, c := d.m, d.m.be, d.m.Config
 	n := len(ids)
 	a := &activations{}
-	m.carveDecodeStep(a, &carver{be: be, arena: d.arena}, n)
+	m.carveDecodeStep(a, &carver{be: be, arena: d.arena, arena32: d.arena32}, n)
 	p := &pass{be: be, s: &a.scratch, n: n}
 	positions := make([]int32, n)
 	for i := range positions {
@@ -128,7 +128,7 @@ func (m *Model) carveDecodeStep(a *activations, c *carver, n int) {
 	s := m.activationShape()
 	s.Dropout = false // generation never drops out
 	carveLayer(&a.layers[0], c, cfg, s, n)
-	a.tmp, a.xnF, a.rstdF, a.logits = c.take(n*h), c.take(h), c.take(1), c.take(cfg.VocabSize)
+	a.tmp, a.xnF, a.rstdF, a.logits = c.take(n*h), c.take(h), c.takeFP32(1), c.take(cfg.VocabSize)
 	carveScratch(&a.scratch, c, cfg, s, n)
 }
 

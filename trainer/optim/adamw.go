@@ -57,7 +57,7 @@ func newAdamW(kind string, be backend.Backend, params, grads backend.Tensor, seg
 	}
 	var mArena, vArena backend.Tensor
 	if o.elems32 > 0 {
-		mArena, vArena = be.New(o.elems32), be.New(o.elems32)
+		mArena, vArena = be.NewFP32(o.elems32), be.NewFP32(o.elems32)
 	}
 	type span struct{ param, state, n int }
 	var spans []span
@@ -69,7 +69,7 @@ func newAdamW(kind string, be backend.Backend, params, grads backend.Tensor, seg
 			blocks := (s.Len + Block8bit - 1) / Block8bit
 			seg.params, seg.grads = be.View(params, s.Offset, s.Len), be.View(grads, s.Offset, s.Len)
 			seg.c1, seg.c2 = be.NewBytes(s.Len), be.NewBytes(s.Len)
-			seg.absmax1, seg.absmax2 = be.New(blocks), be.New(blocks)
+			seg.absmax1, seg.absmax2 = be.NewFP32(blocks), be.NewFP32(blocks)
 			o.elems8 += s.Len
 			o.blocks8 += blocks
 			continue

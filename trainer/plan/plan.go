@@ -78,12 +78,13 @@ func Make(r Request) (Plan, error) {
 	add("optimizer states ("+r.Optim+")", optimizerBytes(r.Optim, segments), true, "")
 	n := r.MicroBatchSize * r.SeqLen
 	logits := int64(2 * n * r.Model.VocabSize)
-	elements := int64(r.Model.ActivationElements(r.activationShape(), n))
+	elems, fp32 := r.Model.ActivationElements(r.activationShape(), n)
+	elements := int64(elems)
 	actNote := "every layer's activations"
 	if r.Checkpointing {
 		actNote = "each layer's input, one layer recomputed at a time"
 	}
-	add("activations and backward buffers", (elements-logits)*act, r.Backend == CPU, actNote)
+	add("activations and backward buffers", (elements-logits)*act+int64(fp32)*4, r.Backend == CPU, actNote)
 	add("logits and their gradient", logits*act, r.Backend == CPU, fmt.Sprintf("%d tokens × %d vocabulary × 2", n, r.Model.VocabSize))
 	if r.Backend == CUDA {
 		tensors := p.TotalBytes

@@ -102,6 +102,9 @@ func (bk *cpuBackend[T]) New(n int) backend.Tensor {
 	return &Tensor[T]{Data: make([]T, n)}
 }
 
+// NewFP32 is New: the CPU computes in T everywhere.
+func (bk *cpuBackend[T]) NewFP32(n int) backend.Tensor { return bk.New(n) }
+
 // AllocatedBytes is the memory of every tensor this backend has made (views excluded), scratch
 // not included: what the memory planner's exact components count.
 func (bk *cpuBackend[T]) AllocatedBytes() int64 { return bk.allocated }
