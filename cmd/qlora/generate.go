@@ -1,0 +1,91 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/qlora-studio/qlora-studio/trainer/backend/cpu"
+	"github.com/qlora-studio/qlora-studio/trainer/lora"
+	"github.com/qlora-studio/qlora-studio/trainer/model"
+	"github.com/qlora-studio/qlora-studio/trainer/tokenizer"
+)
+
+func runGenerate(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("generate", "--model DIR [--adapter PEFT_DIR] --prompt P [--max-tokens N] [--temperature T] [--top-p P] [--seed S] [--raw]", stderr)
+	modelDir := fs.String("model", "", "model folder")
+	adapterDir := fs.String("adapter", "", "PEFT adapter to apply")
+	prompt := fs.String("prompt", "", "the prompt: a user message, put through the model's chat template")
+	maxTokens := fs.Int("max-tokens", 128, "the most tokens to generate")
+	temperature := fs.Float64("temperature", 0, "0 is greedy; higher samples more freely")
+	topP := fs.Float64("top-p", 1, "sample among the most likely tokens whose mass reaches this")
+	seed := fs.Uint64("seed", 0, "sampling seed")
+	raw := fs.Bool("raw", false, "do not apply the chat template: continue the prompt as plain text")
+	base := fs.String("base-precision", "nf4", "the frozen base: nf4 or full")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	if *modelDir == "" || *prompt == "" {
+		return fmt.Errorf("%w: qlora generate --model DIR --prompt P", errUsage)
+	}
+	tok, err := tokenizer.Load(*modelDir)
+	if err != nil {
+		return err
+	}
+	ids, err := promptIDs(tok, *prompt, *raw)
+	if err != nil {
+		return err
+	}
+	opt := model.Options{Base: model.BasePrecision(*base), Blocksize: 64, DoubleQuant: true}
+	if *adapterDir != "" {
+		ad, err := lora.Load(*adapterDir)
+		if err != nil {
+			return err
+		}
+		opt.Adapter, opt.Init = ad.Config, ad
+	}
+	m, err := model.Load(cpu.New[float32](), *modelDir, opt)
+	if err != nil {
+		return err
+	}
+	out, err := m.Generate(ids, model.Sampling{MaxTokens: *maxTokens, Temperature: *temperature, TopP: *topP, Seed: *seed, Stop: stopIDs(tok, m.Config)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok.Decode(out, true))
+	return nil
+}
+
+// promptIDs renders the prompt as a user turn through the model's chat template (tokenized without
+// adding special tokens, as the template writes them), or, raw or without a template, encodes it
+// as plain text with the tokenizer's special tokens.
+func promptIDs(tok *tokenizer.Tokenizer, prompt string, raw bool) ([]int32, error) {
+	if raw {
+		return tok.Encode(prompt, true), nil
+	}
+	tpl, err := tok.ChatTemplate()
+	if errors.Is(err, tokenizer.ErrNoChatTemplate) {
+		return tok.Encode(prompt, true), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	text, err := tpl.Apply([]tokenizer.Message{{Role: "user", Content: prompt}}, true)
+	if err != nil {
+		return nil, err
+	}
+	return tok.Encode(text, false), nil
+}
+
+// stopIDs are the tokens that end generation: the tokenizer's EOS and the config's (Llama 3 lists
+// several, end of turn among them).
+func stopIDs(tok *tokenizer.Tokenizer, c *model.Config) []int32 {
+	var stop []int32
+	if eos, ok := tok.EOS(); ok {
+		stop = append(stop, eos)
+	}
+	for _, id := range c.EOSTokenIDs {
+		stop = append(stop, int32(id))
+	}
+	return stop
+}
