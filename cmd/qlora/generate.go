@@ -8,6 +8,7 @@ import (
 	"github.com/qlora-studio/qlora-studio/trainer/backend/cpu"
 	"github.com/qlora-studio/qlora-studio/trainer/lora"
 	"github.com/qlora-studio/qlora-studio/trainer/model"
+	"github.com/qlora-studio/qlora-studio/trainer/run"
 	"github.com/qlora-studio/qlora-studio/trainer/tokenizer"
 )
 
@@ -48,7 +49,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	out, err := m.Generate(ids, model.Sampling{MaxTokens: *maxTokens, Temperature: *temperature, TopP: *topP, Seed: *seed, Stop: stopIDs(tok, m.Config)})
+	out, err := m.Generate(ids, model.Sampling{MaxTokens: *maxTokens, Temperature: *temperature, TopP: *topP, Seed: *seed, Stop: run.StopTokens(tok, m.Config)})
 	if err != nil {
 		return err
 	}
@@ -75,17 +76,4 @@ func promptIDs(tok *tokenizer.Tokenizer, prompt string, raw bool) ([]int32, erro
 		return nil, err
 	}
 	return tok.Encode(text, false), nil
-}
-
-// stopIDs are the tokens that end generation: the tokenizer's EOS and the config's (Llama 3 lists
-// several, end of turn among them).
-func stopIDs(tok *tokenizer.Tokenizer, c *model.Config) []int32 {
-	var stop []int32
-	if eos, ok := tok.EOS(); ok {
-		stop = append(stop, eos)
-	}
-	for _, id := range c.EOSTokenIDs {
-		stop = append(stop, int32(id))
-	}
-	return stop
 }

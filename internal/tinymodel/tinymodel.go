@@ -4,6 +4,7 @@
 package tinymodel
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -18,7 +19,9 @@ import (
 type Shape struct {
 	Arch                                                string // llama, mistral or qwen2
 	Vocab, Hidden, Intermediate, Layers, Heads, KVHeads int
-	Tied                                                bool // lm_head shares the embeddings
+	Tied                                                bool  // lm_head shares the embeddings
+	BOS                                                 int   // bos_token_id; 0 means 1
+	EOS                                                 []int // eos_token_id; nil means [2]
 }
 
 // Tiny is the shape of testdata/models/tiny-llama.
@@ -28,6 +31,13 @@ var Tiny = Shape{Arch: "llama", Vocab: 256, Hidden: 64, Intermediate: 176, Layer
 func Write(dir string, s Shape, seed uint64) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
+	}
+	var eos any = s.EOS // a list when there are several, as Llama 3's configs write it
+	switch len(s.EOS) {
+	case 0:
+		eos = 2
+	case 1:
+		eos = s.EOS[0]
 	}
 	cfg := map[string]any{
 		"architectures":           []string{map[string]string{"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}[s.Arch]},
@@ -44,8 +54,8 @@ func Write(dir string, s Shape, seed uint64) error {
 		"rope_theta":              10000.0,
 		"tie_word_embeddings":     s.Tied,
 		"torch_dtype":             "bfloat16",
-		"bos_token_id":            1,
-		"eos_token_id":            2,
+		"bos_token_id":            cmp.Or(s.BOS, 1),
+		"eos_token_id":            eos,
 	}
 	js, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {

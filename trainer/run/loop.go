@@ -10,6 +10,7 @@ import (
 	"github.com/qlora-studio/qlora-studio/trainer/data"
 	"github.com/qlora-studio/qlora-studio/trainer/model"
 	"github.com/qlora-studio/qlora-studio/trainer/optim"
+	"github.com/qlora-studio/qlora-studio/trainer/tokenizer"
 )
 
 // Status is how a run ended.
@@ -162,16 +163,29 @@ func (s *session) evaluate() (bool, error) {
 
 // samples generates, greedily, continuations of the first eval_samples validation prompts.
 func (s *session) samples() error {
-	eos, _ := s.tok.EOS()
+	stop := StopTokens(s.tok, s.m.Config)
 	for i := 0; i < min(s.cfg.EvalSamples, len(s.sets.ValSamples)); i++ {
 		prompt := promptOf(s.sets.ValSamples[i])
-		out, err := s.m.Generate(prompt, model.Sampling{MaxTokens: s.cfg.EvalSampleMaxTokens, Stop: []int32{eos}})
+		out, err := s.m.Generate(prompt, model.Sampling{MaxTokens: s.cfg.EvalSampleMaxTokens, Stop: stop})
 		if err != nil {
 			return err
 		}
 		s.emit(Event{Type: EventSample, Step: s.state.Step, Prompt: s.tok.Decode(prompt, false), Completion: s.tok.Decode(out, true)})
 	}
 	return nil
+}
+
+// StopTokens are the tokens that end a generation: the tokenizer's EOS and every eos_token_id of
+// the model's config (Llama 3 and Qwen list end-of-turn tokens there).
+func StopTokens(tok *tokenizer.Tokenizer, c *model.Config) []int32 {
+	var stop []int32
+	if eos, ok := tok.EOS(); ok {
+		stop = append(stop, eos)
+	}
+	for _, id := range c.EOSTokenIDs {
+		stop = append(stop, int32(id))
+	}
+	return stop
 }
 
 // promptOf is a sample's tokens before its first trained one (the whole sample when all are trained).
