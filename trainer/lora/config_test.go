@@ -247,21 +247,3 @@ func TestTargets(t *testing.T) {
 		}
 	}
 }
-
-// TestPythonFloat ensures floats print as Python's repr (values checked against CPython 3.11).
-func TestPythonFloat(t *testing.T) {
-	tests := map[float64]string{
-		0: "0.0", math.Copysign(0, -1): "-0.0", 0.05: "0.05", 1e-5: "1e-05", 1e-4: "0.0001",
-		1e16: "1e+16", 1e15: "1000000000000000.0", 123456789012345678: "1.2345678901234568e+17",
-		1.5e-7: "1.5e-07", math.Nextafter(0.3, 1): "0.30000000000000004", 1e100: "1e+100", -2.5: "-2.5",
-		1e22: "1e+22", 16: "16.0", math.Inf(1): "Infinity", math.Inf(-1): "-Infinity",
-	}
-	for f, want := range tests {
-		if got := pythonFloat(f); got != want {
-			t.Errorf("pythonFloat(%v) = %s, want %s", f, got, want)
-		}
-	}
-	if got := pythonFloat(math.NaN()); got != "NaN" {
-		t.Errorf("NaN printed %s", got)
-	}
-}

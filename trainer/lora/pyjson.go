@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/qlora-studio/qlora-studio/internal/pyfloat"
 )
 
 // This file prints JSON byte for byte as Python's json.dumps(v, indent=2, sort_keys=True) does, so
@@ -35,7 +37,7 @@ func appendPython(b []byte, v any, depth int) ([]byte, error) {
 	case int:
 		return strconv.AppendInt(b, int64(v), 10), nil
 	case float64:
-		return append(b, pythonFloat(v)...), nil
+		return append(b, pyfloat.Repr(v)...), nil
 	case json.Number:
 		return append(b, pythonNumber(v)...), nil
 	case []string:
@@ -133,40 +135,6 @@ func appendPythonString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// pythonFloat is repr(float): the shortest digits that read back exactly, in positional notation
-// for 1e-4 <= |f| < 1e16 (with ".0" when integral) and as d.ddde±XX otherwise.
-func pythonFloat(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	mantissa, expText, _ := strings.Cut(strconv.FormatFloat(f, 'e', -1, 64), "e")
-	exp, _ := strconv.Atoi(expText)
-	sign := ""
-	if mantissa[0] == '-' {
-		sign, mantissa = "-", mantissa[1:]
-	}
-	digits := strings.Replace(mantissa, ".", "", 1)
-	point := exp + 1 // the value is 0.digits × 10^point
-	switch {
-	case point <= -4 || point > 16:
-		expSign := "+"
-		if exp < 0 {
-			expSign, exp = "-", -exp
-		}
-		return fmt.Sprintf("%s%se%s%02d", sign, mantissa, expSign, exp)
-	case point <= 0:
-		return sign + "0." + strings.Repeat("0", -point) + digits
-	case point >= len(digits):
-		return sign + digits + strings.Repeat("0", point-len(digits)) + ".0"
-	}
-	return sign + digits[:point] + "." + digits[point:]
-}
-
 // pythonNumber prints a number from a JSON file as Python reads and writes it back: an integer
 // literal stays an int (Python's are unbounded), anything else becomes a float. A float beyond
 // float64's range, which Python would print as Infinity (not JSON), keeps its literal instead.
@@ -182,5 +150,5 @@ func pythonNumber(n json.Number) string {
 	if err != nil || math.IsInf(f, 0) {
 		return s
 	}
-	return pythonFloat(f)
+	return pyfloat.Repr(f)
 }

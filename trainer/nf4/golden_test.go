@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/qlora-studio/qlora-studio/internal/pyfloat"
 )
 
 // The goldens are written by scripts/nf4_reference.py, an independent numpy
@@ -191,7 +193,7 @@ func checkDouble(t *testing.T, q *Quantized, c goldenCase) {
 	sameBytes(t, "absmax codes", q.Double.Codes, c.Codes)
 	sameBits(t, "nested absmax", q.Double.NestedAbsmax, c.NestedAbsmax)
 	sameBits(t, "offset", []float32{q.Double.Offset}, c.Offset)
-	if got := pyFloatRepr(float64(q.Double.Offset)); got != c.OffsetRepr {
+	if got := pyfloat.Repr(float64(q.Double.Offset)); got != c.OffsetRepr {
 		t.Errorf("offset repr %q, want Python's %q", got, c.OffsetRepr)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/qlora-studio/qlora-studio/internal/pyfloat"
 	"github.com/qlora-studio/qlora-studio/trainer/safetensors"
 )
 
@@ -95,7 +96,7 @@ func quantStateJSON(q *Quantized, dtype string) []byte {
 	b.WriteString("]")
 	if d := q.Double; d != nil {
 		fmt.Fprintf(&b, `, "nested_blocksize": %d, "nested_dtype": "float32", "nested_offset": %s`,
-			d.Blocksize, pyFloatRepr(float64(d.Offset)))
+			d.Blocksize, pyfloat.Repr(float64(d.Offset)))
 	}
 	b.WriteString("}")
 	return []byte(b.String())

@@ -355,21 +355,6 @@ func TestValidate_Inconsistent(t *testing.T) {
 	}
 }
 
-// TestPyFloatRepr ensures floats print as Python's repr does.
-func TestPyFloatRepr(t *testing.T) {
-	cases := map[float64]string{
-		0: "0.0", math.Copysign(0, -1): "-0.0", 1: "1.0", 0.5: "0.5", 100: "100.0", 0.0123: "0.0123",
-		1e-5: "1e-05", 1.5e-5: "1.5e-05", 0.0001: "0.0001", 1e16: "1e+16", 1.5e16: "1.5e+16",
-		1e15: "1000000000000000.0", 123456789.0: "123456789.0", -2.5e-7: "-2.5e-07",
-		float64(float32(0.0123)): "0.012299999594688416", 1e100: "1e+100",
-	}
-	for f, want := range cases {
-		if got := pyFloatRepr(f); got != want {
-			t.Errorf("pyFloatRepr(%g) = %q, want %q", f, got, want)
-		}
-	}
-}
-
 func abs32(x float32) float32 { return float32(math.Abs(float64(x))) }
 
 // dQuantizeKernel is bitsandbytes' dQuantize<0> ported line by line; the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/qlora-studio/qlora-studio/internal/pyfloat"
 	"github.com/qlora-studio/qlora-studio/trainer/safetensors"
 )
 
@@ -169,5 +170,5 @@ func (f pyFloat) MarshalJSON() ([]byte, error) {
 	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
 		return nil, fmt.Errorf("nf4: %v has no JSON form", float64(f))
 	}
-	return []byte(pyFloatRepr(float64(f))), nil
+	return []byte(pyfloat.Repr(float64(f))), nil
 }

@@ -2,11 +2,12 @@ package tokenizer
 
 import (
 	"fmt"
-	"math"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/qlora-studio/qlora-studio/internal/pyfloat"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
 )
@@ -31,9 +32,9 @@ func pyJSON(b *strings.Builder, v any, indent, level int) error {
 	case int32:
 		b.WriteString(strconv.FormatInt(int64(x), 10))
 	case float64:
-		b.WriteString(pyFloat(x))
+		b.WriteString(pyfloat.Repr(x))
 	case float32:
-		b.WriteString(pyFloat(float64(x)))
+		b.WriteString(pyfloat.Repr(float64(x)))
 	case *exec.Dict: // a dict written in the template: insertion order, as in Python
 		return pyJSONContainer(b, "{", "}", len(x.Pairs), indent, level, func(i int) error {
 			pyJSONString(b, x.Pairs[i].Key.String())
@@ -126,33 +127,6 @@ func pyJSONString(b *strings.Builder, s string) {
 		}
 	}
 	b.WriteByte('"')
-}
-
-// pyFloat is Python's repr of a float as json.dumps writes it.
-func pyFloat(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if a := math.Abs(f); a != 0 && (a < 1e-4 || a >= 1e16) {
-		s = strconv.FormatFloat(f, 'e', -1, 64)
-		mant, e, _ := strings.Cut(s, "e")
-		sign := e[0]
-		digits := strings.TrimLeft(e[1:], "0")
-		if len(digits) < 2 {
-			digits = strings.Repeat("0", 2-len(digits)) + digits
-		}
-		return mant + "e" + string(sign) + digits
-	}
-	if !strings.ContainsAny(s, ".e") {
-		s += ".0"
-	}
-	return s
 }
 
 // strftime formats t with Python's (C's) strftime directives, the common ones.
