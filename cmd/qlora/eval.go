@@ -7,8 +7,6 @@ import (
 	"math"
 	"os"
 
-	"github.com/qlora-studio/qlora-studio/trainer/backend/cpu"
-	"github.com/qlora-studio/qlora-studio/trainer/lora"
 	"github.com/qlora-studio/qlora-studio/trainer/model"
 )
 
@@ -25,22 +23,11 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if *modelDir == "" || *tokensPath == "" {
 		return fmt.Errorf("%w: qlora eval --model DIR --tokens FILE.json", errUsage)
 	}
-	if *base != string(model.BaseNF4) && *base != string(model.BaseFull) {
-		return fmt.Errorf("%w: --base-precision %q: want nf4 or full", errUsage, *base)
-	}
 	seqs, err := readTokenIDs(*tokensPath)
 	if err != nil {
 		return err
 	}
-	opt := model.Options{Base: model.BasePrecision(*base), Blocksize: 64, DoubleQuant: true}
-	if *adapterDir != "" {
-		ad, err := lora.Load(*adapterDir)
-		if err != nil {
-			return err
-		}
-		opt.Adapter, opt.Init = ad.Config, ad
-	}
-	m, err := model.Load(cpu.New[float32](), *modelDir, opt)
+	m, err := loadForInference(*modelDir, *adapterDir, *base)
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/qlora-studio/qlora-studio/trainer/backend/cpu"
-	"github.com/qlora-studio/qlora-studio/trainer/lora"
 	"github.com/qlora-studio/qlora-studio/trainer/model"
 	"github.com/qlora-studio/qlora-studio/trainer/run"
 	"github.com/qlora-studio/qlora-studio/trainer/tokenizer"
@@ -37,15 +35,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opt := model.Options{Base: model.BasePrecision(*base), Blocksize: 64, DoubleQuant: true}
-	if *adapterDir != "" {
-		ad, err := lora.Load(*adapterDir)
-		if err != nil {
-			return err
-		}
-		opt.Adapter, opt.Init = ad.Config, ad
-	}
-	m, err := model.Load(cpu.New[float32](), *modelDir, opt)
+	m, err := loadForInference(*modelDir, *adapterDir, *base)
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-
-	"github.com/qlora-studio/qlora-studio/trainer/safetensors"
 )
 
 // Summary describes a model folder: what `qlora inspect` prints and the library records.
@@ -34,19 +32,11 @@ type Summary struct {
 // Inspect reads dir's config and tensor headers, binds every weight the model needs (so a broken
 // checkpoint is reported here, not at training time) and summarises the result.
 func Inspect(dir string) (*Summary, error) {
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		return nil, err
-	}
-	ckpt, err := safetensors.OpenDir(dir)
+	cfg, ckpt, w, err := Open(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer ckpt.Close()
-	w, err := BindWeights(cfg, ckpt)
-	if err != nil {
-		return nil, err
-	}
 	s := &Summary{
 		Path: dir, Architecture: cfg.Architecture, Layers: cfg.NumLayers, HiddenSize: cfg.HiddenSize,
 		IntermediateSize: cfg.IntermediateSize, Heads: cfg.NumHeads, KVHeads: cfg.NumKVHeads,

@@ -6,7 +6,6 @@ import (
 	"github.com/qlora-studio/qlora-studio/trainer/backend"
 	"github.com/qlora-studio/qlora-studio/trainer/lora"
 	"github.com/qlora-studio/qlora-studio/trainer/nf4"
-	"github.com/qlora-studio/qlora-studio/trainer/safetensors"
 )
 
 // BasePrecision is how the frozen projections are held during training.
@@ -146,18 +145,10 @@ func (m *Model) Backend() backend.Backend { return m.be }
 // Load reads the model folder dir (config.json and its safetensors) and puts it on the backend. The
 // backend copies what it keeps, so the files are closed again before Load returns.
 func Load(be backend.Backend, dir string, opt Options) (*Model, error) {
-	cfg, err := LoadConfig(dir)
-	if err != nil {
-		return nil, err
-	}
-	ckpt, err := safetensors.OpenDir(dir)
+	cfg, ckpt, w, err := Open(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer ckpt.Close()
-	w, err := BindWeights(cfg, ckpt)
-	if err != nil {
-		return nil, err
-	}
 	return New(be, cfg, w, opt)
 }
