@@ -23,11 +23,15 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if *modelDir == "" || *tokensPath == "" {
 		return fmt.Errorf("%w: qlora eval --model DIR --tokens FILE.json", errUsage)
 	}
+	basePrecision, err := parseBase(*base)
+	if err != nil {
+		return err
+	}
 	seqs, err := readTokenIDs(*tokensPath)
 	if err != nil {
 		return err
 	}
-	m, err := loadForInference(*modelDir, *adapterDir, *base)
+	m, err := loadForInference(*modelDir, *adapterDir, basePrecision)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,10 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if *modelDir == "" || *prompt == "" {
 		return fmt.Errorf("%w: qlora generate --model DIR --prompt P", errUsage)
 	}
+	basePrecision, err := parseBase(*base)
+	if err != nil {
+		return err
+	}
 	tok, err := tokenizer.Load(*modelDir)
 	if err != nil {
 		return err
@@ -35,7 +39,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m, err := loadForInference(*modelDir, *adapterDir, *base)
+	m, err := loadForInference(*modelDir, *adapterDir, basePrecision)
 	if err != nil {
 		return err
 	}
