@@ -20,7 +20,11 @@ func (bk *cpuBackend[T]) Attention(out, lse, q, k, v backend.Tensor, segments []
 	a.out = data[T](out, "Attention", "out", b*t*heads*headDim)
 	items := b * heads
 	workers := workersFor(items, 1)
-	bk.attention = attentionKernel[T]{attentionArgs: a, scratch: bk.workspace(workers, t)}
+	size := t
+	if a.blocked() {
+		size = forwardScratch(t, headDim)
+	}
+	bk.attention = attentionKernel[T]{attentionArgs: a, scratch: bk.workspace(workers, size)}
 	parallelFor(items, 1, workers, &bk.attention)
 	bk.attention = attentionKernel[T]{}
 }
@@ -47,7 +51,11 @@ func (bk *cpuBackend[T]) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v b
 	}
 	items := b * kvHeads
 	workers := workersFor(items, 1)
-	kern.scratch = bk.workspace(workers, headDim+2*t*headDim)
+	size := headDim + 2*t*headDim
+	if a.blocked() {
+		size = backwardScratch(t, headDim)
+	}
+	kern.scratch = bk.workspace(workers, size)
 	bk.attentionBackward = kern
 	parallelFor(items, 1, workers, &bk.attentionBackward)
 	bk.attentionBackward = attentionBackwardKernel[T]{}
@@ -59,8 +67,17 @@ type attentionArgs[T Float] struct {
 	segments          []int32 // (N) or nil
 	t, heads, group   int     // group = NH/NKV query heads per kv head
 	headDim, window   int
-	scale             T // 1/sqrt(HD)
+	scale             T    // 1/sqrt(HD)
+	asm               bool // the micro-kernel is the assembly one
 }
+
+// blocked reports whether the sequences are long enough for the blocked kernels
+// (attention_blocked.go).
+func (a *attentionArgs[T]) blocked() bool { return a.t >= attBlockedFrom }
+
+// attBlockedFrom is the shortest sequence the blocked kernels take (at least attBlock; tests
+// raise it to compare them with the row-by-row ones).
+var attBlockedFrom = attBlock
 
 func newAttentionArgs[T Float](op string, q, k, v, lse backend.Tensor, segments []int32, b, t, heads, kvHeads, headDim, window int) attentionArgs[T] {
 	checkSizes(op, b, t, heads, kvHeads, headDim, window)
@@ -79,6 +96,7 @@ func newAttentionArgs[T Float](op string, q, k, v, lse backend.Tensor, segments 
 		t:        t, heads: heads, group: heads / kvHeads,
 		headDim: headDim, window: window,
 		scale: T(1 / math.Sqrt(float64(headDim))),
+		asm:   useAsm[T](),
 	}
 }
 
@@ -118,7 +136,11 @@ type attentionKernel[T Float] struct {
 
 func (a *attentionKernel[T]) run(w, lo, hi int) {
 	for item := lo; item < hi; item++ {
-		a.forward(a.scratch[w][:a.t], item/a.heads, item%a.heads)
+		if a.blocked() {
+			a.forwardBlocked(a.scratch[w], item/a.heads, item%a.heads)
+		} else {
+			a.forward(a.scratch[w][:a.t], item/a.heads, item%a.heads)
+		}
 	}
 }
 
@@ -161,7 +183,11 @@ type attentionBackwardKernel[T Float] struct {
 func (a *attentionBackwardKernel[T]) run(w, lo, hi int) {
 	kvHeads := a.heads / a.group
 	for item := lo; item < hi; item++ {
-		a.backward(a.scratch[w], item/kvHeads, item%kvHeads)
+		if a.blocked() {
+			a.backwardBlocked(a.scratch[w], item/kvHeads, item%kvHeads)
+		} else {
+			a.backward(a.scratch[w], item/kvHeads, item%kvHeads)
+		}
 	}
 }
 

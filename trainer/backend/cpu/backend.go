@@ -15,8 +15,14 @@ type Float interface {
 }
 
 // Tensor is a CPU tensor: a flat slice. Views share the slice's storage.
+//
+// Data is the storage itself, to be read through the backend (Download, or any op): a weight that
+// Dequantize wrote into a tensor of this backend may still be pending there (see memory), and
+// ops decode it before they touch those elements.
 type Tensor[T Float] struct {
 	Data []T
+	mem  *memory[T] // the allocation Data belongs to; nil for tensors made outside the backend
+	off  int        // where Data starts in mem.data
 }
 
 // Len is the number of elements.
@@ -32,8 +38,9 @@ func (q *quantized) Shape() [2]int { return [2]int{q.q.Shape[0], q.q.Shape[1]} }
 // cpuBackend implements backend.Backend with T arithmetic. It owns the scratch and the argument
 // structs of its parallel kernels, so it must not be used from two goroutines at once.
 type cpuBackend[T Float] struct {
-	allocated int64 // bytes of every tensor made by New, Load, LoadNF4 and NewBytes (views excluded)
-	scratch   [][]T // one slot per worker, grown on first use
+	allocated int64       // bytes of every tensor made by New, Load, LoadNF4 and NewBytes (views excluded)
+	scratch   [][]T       // one slot per worker, grown on first use
+	scratch32 [][]float32 // the same in float32 (decoded NF4 rows)
 
 	// One argument struct per parallel op, filled by the op's method for the duration of a call.
 	dequantize        dequantizeKernel[T]
@@ -50,6 +57,7 @@ type cpuBackend[T Float] struct {
 	crossEntropy      crossEntropyKernel[T]
 
 	optim optimScratch[T] // the optimizer ops' kernels and partial sums (optim.go)
+	full  fullScratch[T]  // the full-training ops' kernels and bucketing (full.go)
 }
 
 // New returns a CPU backend computing in T.
@@ -75,16 +83,26 @@ func (bk *cpuBackend[T]) workspace(workers, size int) [][]T {
 
 // data returns the slice of t, checking that t belongs to this backend's type and holds want
 // elements (any number when want < 0). op and arg name the failure.
+// A weight pending in it is decoded first, so every op sees what Dequantize wrote.
 func data[T Float](t backend.Tensor, op, arg string, want int) []T {
+	ct := tensor[T](t, op, arg)
+	if want >= 0 && len(ct.Data) != want {
+		panic(fmt.Sprintf("cpu.%s: %s has %d elements, want %d", op, arg, len(ct.Data), want))
+	}
+	if ct.mem != nil && ct.mem.nparts > 0 {
+		ct.mem.settle(ct.off, len(ct.Data))
+	}
+	return ct.Data
+}
+
+// tensor returns t as this backend's tensor type, naming op and arg when it is not.
+func tensor[T Float](t backend.Tensor, op, arg string) *Tensor[T] {
 	ct, ok := t.(*Tensor[T])
 	if !ok {
 		var zero T
 		panic(fmt.Sprintf("cpu.%s: %s is %T, want *cpu.Tensor[%T]", op, arg, t, zero))
 	}
-	if want >= 0 && len(ct.Data) != want {
-		panic(fmt.Sprintf("cpu.%s: %s has %d elements, want %d", op, arg, len(ct.Data), want))
-	}
-	return ct.Data
+	return ct
 }
 
 // checkSizes panics unless every size is ≥ 0.
@@ -99,7 +117,7 @@ func checkSizes(op string, sizes ...int) {
 func (bk *cpuBackend[T]) New(n int) backend.Tensor {
 	checkSizes("New", n)
 	bk.count(n)
-	return &Tensor[T]{Data: make([]T, n)}
+	return newMemory(make([]T, n))
 }
 
 // NewFP32 is New: the CPU computes in T everywhere.
@@ -115,12 +133,17 @@ func (bk *cpuBackend[T]) count(n int) {
 	bk.allocated += int64(n) * int64(unsafe.Sizeof(zero))
 }
 
+// View returns the same tensor for the same part of an allocation each time (views are
+// immutable), so that the views a training step takes allocate nothing once warm.
 func (bk *cpuBackend[T]) View(t backend.Tensor, offset, n int) backend.Tensor {
-	d := data[T](t, "View", "t", -1)
-	if offset < 0 || n < 0 || offset+n > len(d) {
-		panic(fmt.Sprintf("cpu.View: [%d, %d) outside a tensor of %d elements", offset, offset+n, len(d)))
+	parent := tensor[T](t, "View", "t")
+	if offset < 0 || n < 0 || offset+n > len(parent.Data) {
+		panic(fmt.Sprintf("cpu.View: [%d, %d) outside a tensor of %d elements", offset, offset+n, len(parent.Data)))
 	}
-	return &Tensor[T]{Data: d[offset : offset+n : offset+n]}
+	if parent.mem == nil {
+		return &Tensor[T]{Data: parent.Data[offset : offset+n : offset+n]}
+	}
+	return parent.mem.view(parent.off+offset, n)
 }
 
 func (bk *cpuBackend[T]) Load(t safetensors.Tensor) (backend.Tensor, error) {
@@ -151,7 +174,7 @@ func (bk *cpuBackend[T]) Load(t safetensors.Tensor) (backend.Tensor, error) {
 			out[i] = T(x)
 		}
 	}
-	return &Tensor[T]{Data: out}, nil
+	return newMemory(out), nil
 }
 
 func (bk *cpuBackend[T]) LoadNF4(q *nf4.Quantized) backend.Quantized {
@@ -185,15 +208,30 @@ func (bk *cpuBackend[T]) Copy(dst, src backend.Tensor) {
 	copy(data[T](dst, "Copy", "dst", len(s)), s)
 }
 
-// Dequantize writes w (out, in) as T into out (out, in).
+// Dequantize writes w (out, in) as T into out (out, in). Into a tensor of this backend it writes
+// lazily: the elements are marked as holding w (memory.pending), a Gemm that takes exactly them as
+// its b decodes w tile by tile while packing (gemm_nf4.go), and any other op that touches them
+// decodes them in full first. So the whole weight is never expanded on the training path.
 func (bk *cpuBackend[T]) Dequantize(out backend.Tensor, w backend.Quantized) {
 	qw, ok := w.(*quantized)
 	if !ok {
 		panic(fmt.Sprintf("cpu.Dequantize: w is %T, not a CPU weight", w))
 	}
-	o := data[T](out, "Dequantize", "out", qw.q.Len())
+	ot := tensor[T](out, "Dequantize", "out")
+	if len(ot.Data) != qw.q.Len() {
+		panic(fmt.Sprintf("cpu.Dequantize: out has %d elements, want %d", len(ot.Data), qw.q.Len()))
+	}
+	if ot.mem != nil {
+		ot.mem.defer_(ot.off, qw.q)
+		return
+	}
+	bk.dequantizeInto(ot.Data, qw.q)
+}
+
+// dequantizeInto decodes q into o on every core.
+func (bk *cpuBackend[T]) dequantizeInto(o []T, q *nf4.Quantized) {
 	const grain = 1 << 14
-	bk.dequantize = dequantizeKernel[T]{out: o, q: qw.q}
+	bk.dequantize = dequantizeKernel[T]{out: o, q: q}
 	parallelFor(len(o), grain, workersFor(len(o), grain), &bk.dequantize)
 	bk.dequantize = dequantizeKernel[T]{}
 }

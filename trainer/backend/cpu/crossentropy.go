@@ -66,32 +66,41 @@ func (k *crossEntropyKernel[T]) run(_, lo, hi int) {
 			continue
 		}
 		row := k.logits[i*k.v : (i+1)*k.v]
-		mx, sum := sumExp(row)
+		mx := maxOf(row)
+		sum := expSum(nil, row, mx)
 		loss := mx + T(math.Log(float64(sum))) - row[t]
 		if k.losses != nil {
 			k.losses[i] = loss
 			continue
 		}
 		d := k.dlogits[i*k.v : (i+1)*k.v][:len(row)]
-		for j, x := range row {
-			g := T(math.Exp(float64(x-mx))) / sum
-			if j == t {
-				g--
-			}
-			d[j] += k.scale * g
-		}
+		dt := d[t]
+		softmaxAdd(d, row, mx, sum, k.scale)
+		var pt [1]T
+		expSum(pt[:], row[t:t+1], mx)
+		d[t] = dt + k.scale*(pt[0]/sum-1) // the target's term again, with the one-hot
 	}
 }
 
-// sumExp returns the row's maximum and Σ exp(x − max), so that log Σ exp(x) = max + log(sum) and
-// softmax(x) = exp(x − max)/sum.
-func sumExp[T Float](row []T) (mx, sum T) {
-	mx = T(math.Inf(-1))
-	for _, x := range row {
-		mx = max(mx, x)
+// softmaxAdd adds scale·softmax(x) to d, softmax(x)_j = exp(x_j − mx)/sum.
+func softmaxAdd[T Float](d, x []T, mx, sum, scale T) {
+	d = d[:len(x)]
+	if len(x) == 0 {
+		return
 	}
-	for _, x := range row {
-		sum += T(math.Exp(float64(x - mx)))
+	if x32, ok := asFloat32(x); ok && (useAVX512 || exactGo) {
+		d32, _ := asFloat32(d)
+		m, s, sc := float32(mx), float32(sum), float32(scale)
+		if useAVX512 {
+			softmaxAddAVX512(&d32[0], &x32[0], len(x32), m, s, sc)
+			return
+		}
+		for j, v := range x32 { // as the assembly: every product rounded on its own
+			d32[j] += float32(sc * (exp32(v-m) / s))
+		}
+		return
 	}
-	return mx, sum
+	for j, v := range x {
+		d[j] += scale * (T(math.Exp(float64(v-mx))) / sum)
+	}
 }

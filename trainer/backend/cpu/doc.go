@@ -1,9 +1,19 @@
-// Package cpu is the pure-Go backend: the reference implementation of backend.Backend that every
-// other backend is checked against, and the engine's compute when there is no GPU.
+// Package cpu is the Go backend: the reference implementation of backend.Backend that every other
+// backend is checked against, and the engine's compute when there is no GPU.
 //
 // Kernels are generic over the storage and arithmetic type T: New[float32]() trains, New[float64]()
 // is what gradient checks and the conformance suite use as ground truth. Frozen NF4 weights stay
-// packed (LoadNF4 keeps the *nf4.Quantized) and are decoded only by Dequantize.
+// packed (LoadNF4 keeps the *nf4.Quantized); Dequantize marks its output as holding the weight and
+// Gemm decodes it panel by panel while packing (memory.go, gemm_nf4.go), so no whole weight is
+// expanded on the training path.
+//
+// Speed: Gemm is BLIS-style (gemm.go) around a 12×32 micro-kernel; attention runs its products
+// through the same micro-kernel (attention_blocked.go); the exponentials of the softmaxes and SiLU
+// are vectorised (exp.go). On amd64 CPUs with AVX-512 these are assembly (gemm_amd64.s,
+// exp_amd64.s, chosen at start-up with x/sys/cpu) in float32. Elsewhere, and in float64, Go code
+// runs: fast by default (multiply-adds as the compiler makes them, math.Exp), or, under exactGo,
+// the same operations with the same roundings as the assembly (fma32, exp32), against which the
+// tests check the assembly bit for bit.
 //
 // Letters in the shape comments (as in package backend):
 //
@@ -17,10 +27,12 @@
 // Each op lives in its own file with its backward beside it, named <op> / <op>Backward.
 //
 // Determinism: ops run on all cores (runtime.GOMAXPROCS) but split work only over independent
-// outputs (tiles of Gemm's c, (sequence, head) pairs of attention, rows elsewhere), in chunks that
-// depend on the sizes alone; no sum is split across goroutines except SumSquares', whose chunks
-// are fixed by the length and whose partial sums are added in order, so every result is
-// bit-identical whatever the number of threads.
+// outputs (tiles of Gemm's c, (sequence, head) pairs of attention, vocabulary rows and channels for
+// the full-training ops' sums over rows, rows elsewhere), in chunks that depend on the sizes
+// alone (Gemm's tiles follow the number of workers, but each element of c is one chain of fused
+// multiply-adds over k, in order, computed by one goroutine whatever the tiling); no sum is split
+// across goroutines except SumSquares', whose chunks are fixed by the length and whose partial sums
+// are added in order, so every result is bit-identical whatever the number of threads.
 //
 // What it must not do: allocate in the hot ops once warm (scratch is owned by the backend and grows
 // on first use), or be used from several goroutines at once (a Backend holds that scratch; make one

@@ -1,37 +1,60 @@
 package cpu
 
-import "github.com/qlora-studio/qlora-studio/trainer/backend"
+import (
+	"runtime"
+	"unsafe"
 
-// Gemm's blocking. c is cut into tiles of gemmMC×gemmNC, each computed by one goroutine from start
-// to end; inside a tile, k is walked in blocks of gemmKC (the packed blocks of a and b stay in L2)
-// and the tile in micro-tiles of gemmMR×gemmNR whose sums live in registers. The partial sums of a
-// tile are kept between k blocks and reloaded by the next one, so each element of c is still one
-// sequential sum over k, in order, whatever the blocking or the number of threads.
-// MC and NC are multiples of MR and NR, and microKernel is written for MR = NR = 3.
+	"github.com/qlora-studio/qlora-studio/trainer/backend"
+	"github.com/qlora-studio/qlora-studio/trainer/nf4"
+)
+
+// Gemm's blocking, BLIS style. c is cut into micro-tiles of gemmMR×gemmNR, each computed by the
+// micro-kernel with its sums in registers; k is walked in parts of gemmKC (so that the part of a
+// panel of b stays in L1 while the micro-tiles below it use it), the sums of a micro-tile kept
+// as they are between parts; the last part writes alpha·sum + beta·c. Every element of c is
+// therefore one chain of fused multiply-adds over k, in order of k, from zero:
+//
+//	s = 0;  for p in 0..k-1: s = fma(op(a)[i,p], op(b)[p,j], s);  c[i,j] = alpha·s (+ beta·c[i,j])
+//
+// whatever the tiling or the number of threads. The AVX-512 assembly computes exactly this, and so
+// does the Go kernel under exactGo (fma32), which the tests hold the assembly to; the Go kernel
+// other CPUs run by default rounds as plain Go multiply-adds do.
+//
+// The micro-kernel reads op(a) where it lies, through a row and a column stride, and op(b) as rows
+// of gemmNR floats: straight from b when b is stored (K,Nc) as floats, otherwise from a panel
+// packed per gemmNR columns: b stored transposed, or an NF4 weight decoded on the fly (gemm_nf4.go).
+// The micro-tiles are grouped into tiles, about four per worker: bands of whole column panels when
+// there are enough of them (so that each panel of b is packed once), else bands of rows too.
 const (
-	gemmMR = 3
-	gemmNR = 3
-	gemmMC = 48
-	gemmNC = 192
-	gemmKC = 256
+	gemmMR = 12
+	gemmNR = 32
+	gemmKC = 256 // k is cut in parts of this many
 
-	// gemmScratch is a worker's scratch: packed a (MC×KC), packed b (KC×NC), partial sums (MC×NC).
-	gemmScratch = gemmMC*gemmKC + gemmKC*gemmNC + gemmMC*gemmNC
+	// gemmSerialFlops is the size below which waking a second core costs more than it saves.
+	gemmSerialFlops = 1 << 18
 )
 
 // Gemm computes c (M,Nc) = alpha·op(a)·op(b) + beta·c with op(a) (M,K) and op(b) (K,Nc); a is stored
 // (K,M) when transA, b is stored (Nc,K) when transB. With beta == 0, c is not read. c must not
-// overlap a or b. Each element is alpha·s + beta·c with s summed from zero in order of k.
+// overlap a or b. b may be a weight that Dequantize left pending: it is then decoded while packed.
 func (bk *cpuBackend[T]) Gemm(c, a, b backend.Tensor, transA, transB bool, m, n, k int, alpha, beta float64) {
 	checkSizes("Gemm", m, n, k)
 	g := gemmKernel[T]{
 		c:      data[T](c, "Gemm", "c", m*n),
 		a:      data[T](a, "Gemm", "a", m*k),
-		b:      data[T](b, "Gemm", "b", k*n),
-		transA: transA, transB: transB,
-		m: m, n: n, k: k,
+		transB: transB,
+		m:      m, n: n, k: k,
 		alpha: T(alpha), beta: T(beta),
-		tilesN: ceilDiv(n, gemmNC),
+		ars: k, aps: 1,
+	}
+	bt := tensor[T](b, "Gemm", "b")
+	if g.q = pendingWeight(bt); g.q == nil {
+		g.b = data[T](b, "Gemm", "b", k*n)
+	} else if len(bt.Data) != k*n {
+		data[T](b, "Gemm", "b", k*n) // panics with the sizes
+	}
+	if transA {
+		g.ars, g.aps = 1, m
 	}
 	if m == 0 || n == 0 {
 		return
@@ -40,113 +63,179 @@ func (bk *cpuBackend[T]) Gemm(c, a, b backend.Tensor, transA, transB bool, m, n,
 		g.scaleC()
 		return
 	}
-	tiles := ceilDiv(m, gemmMC) * g.tilesN
-	workers := workersFor(tiles, 1)
-	g.scratch = bk.workspace(workers, gemmScratch)
+	g.asm = useAsm[T]()
+	g.panelsM, g.panelsN = ceilDiv(m, gemmMR), ceilDiv(n, gemmNR)
+	workers := runtime.GOMAXPROCS(0)
+	if 2*m*n*k < gemmSerialFlops {
+		workers = 1
+	}
+	g.rowTiles, g.colTiles = 1, 1
+	if workers > 1 {
+		// About four tiles per worker, so that a worker that starts late (woken late, or its core
+		// busy with another process) still takes its share: bands of at least two column panels
+		// when there are enough, else bands of rows as well (b is then packed once per band).
+		target := 4 * workers
+		g.colTiles = min(target, max(1, g.panelsN/2))
+		if g.colTiles < 2*workers {
+			g.rowTiles = min(g.panelsM, ceilDiv(target, g.colTiles))
+		}
+	}
+	tiles := g.rowTiles * g.colTiles
+	workers = min(workers, tiles)
+	g.scratch = bk.workspace(workers, k*(gemmNR+gemmMR)+g.panelsM*gemmMR*gemmNR)
+	if g.q != nil {
+		g.decoded = bk.workspace32(workers, k*gemmNR+2*k) // decoded rows, then the scales of their groups
+	}
 	bk.gemm = g
 	parallelFor(tiles, 1, workers, &bk.gemm)
 	bk.gemm = gemmKernel[T]{}
 }
 
 type gemmKernel[T Float] struct {
-	c, a, b        []T // c (M,Nc); a (M,K) or (K,M); b (K,Nc) or (Nc,K)
-	transA, transB bool
-	m, n, k        int
-	alpha, beta    T
-	tilesN         int   // tiles across n
-	scratch        [][]T // per worker, gemmScratch each
+	c, a, b     []T            // c (M,Nc); a (M,K) or (K,M); b (K,Nc) or (Nc,K), nil when q is set
+	q           *nf4.Quantized // b as a pending NF4 weight (flat, K·Nc elements)
+	transB      bool
+	m, n, k     int
+	alpha, beta T
+	ars, aps    int // op(a)[i,p] = a[i·ars + p·aps]
+	asm         bool
+
+	panelsM, panelsN   int // micro-tiles down and across
+	rowTiles, colTiles int
+	scratch            [][]T       // per worker: a packed panel of b (K×NR), a padded panel of a (MR×K), sums (M×NR)
+	decoded            [][]float32 // per worker, with q: up to NR decoded rows of the weight (NR×K), scales (2K)
 }
 
 // run computes tiles [lo, hi) of c, numbered row-major.
 func (g *gemmKernel[T]) run(w, lo, hi int) {
 	for t := lo; t < hi; t++ {
-		g.tile(g.scratch[w], t/g.tilesN*gemmMC, t%g.tilesN*gemmNC)
+		g.tile(w, t/g.colTiles, t%g.colTiles)
 	}
 }
 
-// tile computes c[i0:i0+mc, j0:j0+nc].
-func (g *gemmKernel[T]) tile(buf []T, i0, j0 int) {
-	mc, nc := min(gemmMC, g.m-i0), min(gemmNC, g.n-j0)
-	mp, np := roundUp(mc, gemmMR), roundUp(nc, gemmNR) // padded with zero rows and columns
-	pa := buf[:mp*gemmKC]
-	pb := buf[gemmMC*gemmKC:][:np*gemmKC]
-	acc := buf[gemmMC*gemmKC+gemmKC*gemmNC:][:mp*np]
-	for p0 := 0; p0 < g.k; p0 += gemmKC {
-		kc := min(gemmKC, g.k-p0)
-		g.packA(pa, i0, mc, p0, kc)
-		g.packB(pb, j0, nc, p0, kc)
-		for jr := 0; jr < np; jr += gemmNR {
-			for ir := 0; ir < mp; ir += gemmMR {
-				sums := acc[ir*np+jr*gemmMR:][:gemmMR*gemmNR] // micro-tile (ir, jr)
-				microKernel(sums, pa[ir*kc:(ir+gemmMR)*kc], pb[jr*kc:(jr+gemmNR)*kc], p0 == 0)
+// tile computes the micro-tiles of row band rt and column band ct, a column panel at a time.
+func (g *gemmKernel[T]) tile(w, rt, ct int) {
+	ip0, ip1 := rt*g.panelsM/g.rowTiles, (rt+1)*g.panelsM/g.rowTiles
+	jp0, jp1 := ct*g.panelsN/g.colTiles, (ct+1)*g.panelsN/g.colTiles
+	buf := g.scratch[w]
+	panel, pad, sums := buf[:g.k*gemmNR], buf[g.k*gemmNR:][:g.k*gemmMR], buf[g.k*(gemmNR+gemmMR):]
+	a, ars, aps := g.a, g.ars, g.aps
+	if g.m < gemmMR { // fewer rows than a micro-tile: copy them into a zero-padded panel
+		g.padA(pad)
+		a, ars, aps = pad, g.k, 1
+	}
+	for jp := jp0; jp < jp1; jp++ {
+		j0 := jp * gemmNR
+		cols := min(gemmNR, g.n-j0)
+		b, bs := panel, gemmNR
+		switch {
+		case g.q != nil:
+			g.packNF4(panel, g.decoded[w], j0, cols)
+		case g.transB:
+			packTrans(g.asm, panel, g.b[j0*g.k:], g.k, g.k, cols)
+		default:
+			b, bs = g.b[j0:], g.n
+		}
+		// k in parts of gemmKC, so that the part of the panel of b stays in L1 across the
+		// micro-tiles; the sums are kept in sums between parts, as they are.
+		for p0 := 0; p0 < g.k; p0 += gemmKC {
+			kc := min(gemmKC, g.k-p0)
+			flags := 0
+			if p0 > 0 {
+				flags |= accLoad
 			}
-		}
-	}
-	g.store(acc, i0, j0, mc, nc, np)
-}
-
-// packA copies op(a)[i0:i0+mc, p0:p0+kc] into dst as panels of gemmMR rows, k-major inside a panel:
-// dst[ir·kc + p·MR + r] = op(a)[i0+ir+r, p0+p] for ir a multiple of MR; rows past mc are zero.
-func (g *gemmKernel[T]) packA(dst []T, i0, mc, p0, kc int) {
-	for ir := 0; ir < mc; ir += gemmMR {
-		panel := dst[ir*kc : (ir+gemmMR)*kc]
-		rows := min(gemmMR, mc-ir)
-		if rows < gemmMR {
-			clear(panel)
-		}
-		for r := range rows {
-			i := i0 + ir + r
-			if g.transA { // op(a)[i,p] = a[p·M + i]
-				for p := range kc {
-					panel[p*gemmMR+r] = g.a[(p0+p)*g.m+i]
+			if p0+kc < g.k {
+				flags |= accSave
+			}
+			for ip := ip0; ip < ip1; ip++ {
+				i0, rowMask := ip*gemmMR, uint32(1<<gemmMR-1)
+				if rows := g.m - i0; rows < gemmMR {
+					if g.m >= gemmMR { // the last micro-tile moves up and stores only its new rows
+						i0 = g.m - gemmMR
+						rowMask &^= 1<<(gemmMR-rows) - 1
+					} else {
+						i0, rowMask = 0, 1<<rows-1
+					}
 				}
-				continue
-			}
-			for p, x := range g.a[i*g.k+p0 : i*g.k+p0+kc] { // op(a)[i,p] = a[i·K + p]
-				panel[p*gemmMR+r] = x
-			}
-		}
-	}
-}
-
-// packB copies op(b)[p0:p0+kc, j0:j0+nc] into dst as panels of gemmNR columns, k-major inside a
-// panel: dst[jr·kc + p·NR + c] = op(b)[p0+p, j0+jr+c] for jr a multiple of NR; columns past nc are
-// zero.
-func (g *gemmKernel[T]) packB(dst []T, j0, nc, p0, kc int) {
-	for jr := 0; jr < nc; jr += gemmNR {
-		panel := dst[jr*kc : (jr+gemmNR)*kc]
-		cols := min(gemmNR, nc-jr)
-		if cols < gemmNR {
-			clear(panel)
-		}
-		for c := range cols {
-			j := j0 + jr + c
-			if g.transB { // op(b)[p,j] = b[j·K + p]
-				for p, x := range g.b[j*g.k+p0 : j*g.k+p0+kc] {
-					panel[p*gemmNR+c] = x
+				ai := i0 * ars
+				if g.m < gemmMR {
+					ai = 0
 				}
-				continue
-			}
-			for p := range kc { // op(b)[p,j] = b[p·Nc + j]
-				panel[p*gemmNR+c] = g.b[(p0+p)*g.n+j]
+				microTileAcc(g.asm, kc, a[ai+p0*aps:], ars, aps, b[p0*bs:], bs, g.c[i0*g.n+j0:], g.n, rowMask, cols,
+					g.alpha, g.beta, sums[(ip-ip0)*gemmMR*gemmNR:], flags)
 			}
 		}
 	}
 }
 
-// store writes c = alpha·sum + beta·c for the tile from its micro-tile sums; with beta == 0 it
-// does not read c.
-func (g *gemmKernel[T]) store(acc []T, i0, j0, mc, nc, np int) {
-	for i := range mc {
-		row := g.c[(i0+i)*g.n+j0:][:nc]
-		ir, r := i/gemmMR*gemmMR, i%gemmMR
-		for j := range row {
-			jr, cc := j/gemmNR*gemmNR, j%gemmNR
-			s := g.alpha * acc[ir*np+jr*gemmMR+r*gemmNR+cc]
-			if g.beta != 0 {
-				s += g.beta * row[j]
-			}
-			row[j] = s
+// microTile is the micro-kernel: for the rows r < MR set in rowMask and the columns j < cols ≤ NR,
+//
+//	c[r·ldc + j] = alpha·s (+ beta·c[r·ldc + j] when beta != 0),
+//	s = fma chain over p < kc of a[r·ars + p·aps]·b[p·bs + j], from zero.
+//
+// All MR rows of a must be readable. asm selects the assembly kernel (float32 on AVX-512).
+func microTile[T Float](asm bool, kc int, a []T, ars, aps int, b []T, bs int, c []T, ldc int, rowMask uint32, cols int, alpha, beta T) {
+	microTileAcc(asm, kc, a, ars, aps, b, bs, c, ldc, rowMask, cols, alpha, beta, nil, 0)
+}
+
+// The flags of microTileAcc, for a chain over k cut in parts: accLoad continues the sums kept in
+// acc (MR×NR), accSave keeps them there instead of writing c.
+const (
+	accLoad = 1
+	accSave = 2
+)
+
+// microTileAcc is microTile over one part of k.
+func microTileAcc[T Float](asm bool, kc int, a []T, ars, aps int, b []T, bs int, c []T, ldc int, rowMask uint32, cols int, alpha, beta T, acc []T, flags int) {
+	if flags != 0 {
+		acc = acc[:gemmMR*gemmNR]
+	}
+	if asm {
+		const size = 4
+		var accp *float32
+		if acc != nil {
+			accp = (*float32)(unsafe.Pointer(&acc[0]))
+		}
+		sgemm12x32AVX512(kc, (*float32)(unsafe.Pointer(&a[0])), uintptr(ars*size), uintptr(aps*size),
+			(*float32)(unsafe.Pointer(&b[0])), uintptr(bs*size), (*float32)(unsafe.Pointer(&c[0])), uintptr(ldc*size),
+			rowMask, uint32(1<<cols-1), *(*float32)(unsafe.Pointer(&alpha)), *(*float32)(unsafe.Pointer(&beta)), accp, flags)
+		return
+	}
+	microKernel(kc, a, ars, aps, b, bs, c, ldc, rowMask, cols, alpha, beta, acc, flags)
+}
+
+// useAsm reports whether T's Gemm and attention run the assembly kernels.
+func useAsm[T Float]() bool {
+	var zero T
+	return useAVX512 && unsafe.Sizeof(zero) == 4
+}
+
+// packTrans writes panel[p·NR + j] = src[j·srs + p] for p < kc and j < cols, zero for the other
+// columns: NR columns of a matrix stored transposed, packed as rows of NR.
+func packTrans[T Float](asm bool, panel, src []T, srs, kc, cols int) {
+	panel = panel[:kc*gemmNR]
+	if asm && uint64(srs)*4*gemmNR < 1<<31 {
+		packTransAVX512((*float32)(unsafe.Pointer(&panel[0])), (*float32)(unsafe.Pointer(&src[0])), uintptr(srs*4), kc, uint32(1<<cols-1))
+		return
+	}
+	if cols < gemmNR {
+		clear(panel)
+	}
+	for j := range cols {
+		row := src[j*srs : j*srs+kc]
+		for p, x := range row {
+			panel[p*gemmNR+j] = x
+		}
+	}
+}
+
+// padA copies op(a) (M < MR rows) into pad as MR rows of K, the missing rows zero.
+func (g *gemmKernel[T]) padA(pad []T) {
+	pad = pad[:gemmMR*g.k]
+	clear(pad)
+	for i := range g.m {
+		for p := range g.k {
+			pad[i*g.k+p] = g.a[i*g.ars+p*g.aps]
 		}
 	}
 }
@@ -162,37 +251,17 @@ func (g *gemmKernel[T]) scaleC() {
 	}
 }
 
-// microKernel adds the product of a packed panel of a (kc×MR) and one of b (kc×NR) to the sums of
-// a micro-tile (MR×NR, row-major), starting from zero when first: each sum is accumulated in order
-// of p. 3×3 keeps the nine sums and six operands in registers (amd64 has 15 free for floats).
-func microKernel[T Float](sums, a, b []T, first bool) {
-	sums = sums[:gemmMR*gemmNR]
-	var c00, c01, c02, c10, c11, c12, c20, c21, c22 T
-	if !first {
-		c00, c01, c02 = sums[0], sums[1], sums[2]
-		c10, c11, c12 = sums[3], sums[4], sums[5]
-		c20, c21, c22 = sums[6], sums[7], sums[8]
+// workspace32 returns float32 scratch slots for workers goroutines, each at least size elements.
+func (bk *cpuBackend[T]) workspace32(workers, size int) [][]float32 {
+	for len(bk.scratch32) < workers {
+		bk.scratch32 = append(bk.scratch32, nil)
 	}
-	for i := 0; i+2 < len(a) && i+2 < len(b); i += 3 {
-		b0, b1, b2 := b[i], b[i+1], b[i+2]
-		a0 := a[i]
-		c00 += a0 * b0
-		c01 += a0 * b1
-		c02 += a0 * b2
-		a1 := a[i+1]
-		c10 += a1 * b0
-		c11 += a1 * b1
-		c12 += a1 * b2
-		a2 := a[i+2]
-		c20 += a2 * b0
-		c21 += a2 * b1
-		c22 += a2 * b2
+	for w := range workers {
+		if len(bk.scratch32[w]) < size {
+			bk.scratch32[w] = make([]float32, size)
+		}
 	}
-	sums[0], sums[1], sums[2] = c00, c01, c02
-	sums[3], sums[4], sums[5] = c10, c11, c12
-	sums[6], sums[7], sums[8] = c20, c21, c22
+	return bk.scratch32[:workers]
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
-
-func roundUp(a, b int) int { return ceilDiv(a, b) * b }

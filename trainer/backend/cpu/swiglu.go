@@ -45,6 +45,10 @@ type swigluKernel[T Float] struct {
 }
 
 func (k *swigluKernel[T]) run(_, lo, hi int) {
+	if _, ok := asFloat32(k.gate); ok && (useAVX512 || exactGo) {
+		k.run32(lo, hi)
+		return
+	}
 	if !k.backward {
 		for i := lo; i < hi; i++ {
 			g := k.gate[i]
@@ -58,6 +62,39 @@ func (k *swigluKernel[T]) run(_, lo, hi int) {
 		k.dup[i] += k.dout[i] * g * s
 	}
 }
+
+// run32 is run in float32: the AVX-512 kernels, or the same operations in Go (exp32, exactGo).
+func (k *swigluKernel[T]) run32(lo, hi int) {
+	part := func(x []T) []float32 {
+		s, _ := asFloat32(x)
+		return s[lo:hi]
+	}
+	gate, up := part(k.gate), part(k.up)
+	if !k.backward {
+		out := part(k.out)
+		if useAVX512 {
+			swigluAVX512(&out[0], &gate[0], &up[0], len(out))
+			return
+		}
+		for i, g := range gate {
+			out[i] = g * sigmoid32(g) * up[i]
+		}
+		return
+	}
+	dgate, dup, dout := part(k.dgate), part(k.dup), part(k.dout)
+	if useAVX512 {
+		swigluBackAVX512(&dgate[0], &dup[0], &dout[0], &gate[0], &up[0], len(gate))
+		return
+	}
+	for i, g := range gate { // the conversions keep every product rounded on its own (no fusing)
+		s := sigmoid32(g)
+		dgate[i] += float32(float32(dout[i]*up[i]) * (s + float32(float32(g*s)*(1-s))))
+		dup[i] += float32(dout[i] * g * s)
+	}
+}
+
+// sigmoid32 is 1/(1 + exp(0−x)) in float32, as the AVX-512 kernels compute it.
+func sigmoid32(x float32) float32 { return 1 / (1 + exp32(0-x)) }
 
 // sigmoid is 1/(1+exp(−x)), with the exponential taken in float64.
 func sigmoid[T Float](x T) T {

@@ -1,0 +1,39 @@
+package cpu
+
+import "golang.org/x/sys/cpu"
+
+// useAVX512 selects the assembly kernels: AVX-512 F with the OS saving the ZMM registers (which
+// x/sys/cpu checks), and VL and BW for the 128-bit forms of EVEX instructions they use.
+var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW
+
+// sgemm12x32AVX512 is the micro-kernel for float32 (gemm.go, microTile): for the rows r < 12 set in
+// rowMask and the columns j < 32 set in colMask,
+//
+//	c[r·ldc + j] = alpha·s + beta·c[r·ldc + j] (c not read when beta == ±0),
+//	s = fma chain over p < kc of a[r·ars + p·aps]·b[p·bs + j], from zero;
+//
+// strides in bytes. It reads all 12 rows of a, and b only in the columns of colMask. With flags
+// bit 0 the chain starts from the sums in acc (12×32) instead of zero; with bit 1 it ends by
+// storing the sums there instead of into c.
+//
+//go:noescape
+func sgemm12x32AVX512(kc int, a *float32, ars, aps uintptr, b *float32, bs uintptr, c *float32, ldc uintptr, rowMask, colMask uint32, alpha, beta float32, acc *float32, flags int)
+
+// nf4DecodeAVX512 writes dst[i] = table[code i] for i < 16·n16, the codes packed two to a byte,
+// the first in the high nibble.
+//
+//go:noescape
+func nf4DecodeAVX512(dst *float32, src *byte, n16 int, table *[16]float32)
+
+// packTransAVX512 writes dst[p·32 + j] = src[j·srs/4 + p] for p < kc and the columns j set in
+// colMask, zero in the others (srs in bytes, 31·srs < 2³¹).
+//
+//go:noescape
+func packTransAVX512(dst, src *float32, srs uintptr, kc int, colMask uint32)
+
+// nf4DecodeGroupsAVX512 decodes rows of groups of 16 NF4 codes: dst[r·dstStride + 16g + i] =
+// table[code i of group g of row r]·scales[r·groups + g], the codes of group g of row r the 8
+// bytes at src + r·srcStride + 8g (first code in the high nibble), strides in bytes.
+//
+//go:noescape
+func nf4DecodeGroupsAVX512(dst *float32, dstStride uintptr, src *byte, srcStride uintptr, rows, groups int, scales *float32, table *[16]float32)
