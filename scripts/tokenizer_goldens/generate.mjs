@@ -7,10 +7,17 @@
 //
 // --ignore-scripts: transformers.js pulls in onnxruntime and sharp for its models; the tokenizers
 // need neither, and skipping their install scripts keeps the install offline-safe and quick.
+//
+//   node generate.mjs --tokenizer DIR [--out FILE]
+//
+// writes the goldens of one local tokenizer instead (a folder with tokenizer.json and
+// tokenizer_config.json, such as `qlora tokenizer train` writes) to FILE, by default
+// DIR/goldens.json: the same inputs and conversations, in the same form as goldens.json.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import * as transformers from '@huggingface/transformers';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -205,25 +212,11 @@ function render(tok, messages, addGenerationPrompt, template) {
   }
 }
 
-const loaded = {};
-const result = {
-  generator: 'scripts/tokenizer_goldens/generate.mjs',
-  versions: {
-    node: process.version,
-    '@huggingface/transformers': packageVersion('@huggingface/transformers'),
-    '@huggingface/tokenizers': bundledVersion('tokenizers') ?? packageVersion('@huggingface/tokenizers'),
-    '@huggingface/jinja': bundledVersion('jinja') ?? packageVersion('@huggingface/jinja'),
-  },
-  tokenizers: [],
-  builtin_templates: [],
-};
-
-for (const pkg of packages) {
-  const t = loadTokenizer(pkg);
-  loaded[pkg.name] = t;
+// goldenEntry is what the goldens record of one tokenizer: ids and decoded text for every input,
+// and its own chat template rendered for every conversation.
+function goldenEntry(pkg, t) {
   const tok = t.tokenizer;
   const version = pkg.npm ? packageVersion(pkg.npm) : undefined;
-  if (pkg.npm) result.versions[pkg.npm] = version;
   const cases = inputs.map((text) => {
     const ids = tok.encode(text, { add_special_tokens: true });
     const plain = tok.encode(text, { add_special_tokens: false });
@@ -244,16 +237,56 @@ for (const pkg of packages) {
       }
     });
   }
-  result.tokenizers.push({
-    name: pkg.name,
-    npm: pkg.npm,
-    path: pkg.path,
-    version,
-    class: t.className,
-    sha256: t.sha256,
-    cases,
-    chat: chats,
+  return { name: pkg.name, npm: pkg.npm, path: pkg.path, version, class: t.className, sha256: t.sha256, cases, chat: chats };
+}
+
+// writeGoldens writes result as JSON with one line per list of ids, which keeps the file readable
+// and its diffs small.
+function writeGoldens(file, result) {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const idLists = [];
+  const text = JSON.stringify(result, (key, value) =>
+    Array.isArray(value) && value.length > 0 && value.every(Number.isInteger)
+      ? `@@ids${idLists.push(value) - 1}@@`
+      : value, 1).replace(/"@@ids(\d+)@@"/g, (_, i) => JSON.stringify(idLists[Number(i)]));
+  fs.writeFileSync(file, text + '\n');
+  console.log(`wrote ${path.relative(repo, file)}`);
+}
+
+const versions = {
+  node: process.version,
+  '@huggingface/transformers': packageVersion('@huggingface/transformers'),
+  '@huggingface/tokenizers': bundledVersion('tokenizers') ?? packageVersion('@huggingface/tokenizers'),
+  '@huggingface/jinja': bundledVersion('jinja') ?? packageVersion('@huggingface/jinja'),
+};
+
+const { values: args } = parseArgs({ options: { tokenizer: { type: 'string' }, out: { type: 'string' } } });
+if (args.tokenizer) {
+  const dir = path.resolve(args.tokenizer);
+  const pkg = { name: path.basename(dir), path: path.relative(repo, dir).split(path.sep).join('/') };
+  writeGoldens(path.resolve(args.out ?? path.join(dir, 'goldens.json')), {
+    generator: 'scripts/tokenizer_goldens/generate.mjs --tokenizer',
+    versions,
+    tokenizers: [goldenEntry(pkg, loadTokenizer(pkg))],
+    conversations,
   });
+  process.exit(0);
+}
+
+const loaded = {};
+const result = {
+  generator: 'scripts/tokenizer_goldens/generate.mjs',
+  versions,
+  tokenizers: [],
+  builtin_templates: [],
+};
+
+for (const pkg of packages) {
+  const t = loadTokenizer(pkg);
+  loaded[pkg.name] = t;
+  const entry = goldenEntry(pkg, t);
+  if (pkg.npm) result.versions[pkg.npm] = entry.version;
+  result.tokenizers.push(entry);
 }
 
 for (const name of Object.keys(builtinTokenizer).sort()) {
@@ -269,12 +302,4 @@ for (const name of Object.keys(builtinTokenizer).sort()) {
 }
 result.conversations = conversations;
 
-fs.mkdirSync(path.dirname(out), { recursive: true });
-// One line per list of ids keeps the file readable and its diffs small.
-const idLists = [];
-const text = JSON.stringify(result, (key, value) =>
-  Array.isArray(value) && value.length > 0 && value.every(Number.isInteger)
-    ? `@@ids${idLists.push(value) - 1}@@`
-    : value, 1).replace(/"@@ids(\d+)@@"/g, (_, i) => JSON.stringify(idLists[Number(i)]));
-fs.writeFileSync(out, text + '\n');
-console.log(`wrote ${path.relative(repo, out)}`);
+writeGoldens(out, result);

@@ -109,14 +109,19 @@ func (m *Model) snapshot(pick func(*adapter) (backend.Tensor, backend.Tensor)) *
 	return ad
 }
 
-// ParamTensor is one parameter tensor (an adapter's A or B) within the flat arenas.
+// ParamTensor is one parameter tensor (an adapter's A or B, or a weight in full-parameter
+// training) within the flat arenas.
 type ParamTensor struct {
-	Name        string // the PEFT tensor name
+	Name        string // the PEFT tensor name, or the Hugging Face weight name
 	Offset, Len int
 }
 
 // ParamTensors lists every adapter tensor in the arenas, in arena order: the optimizer's segments.
+// In full-parameter training they are the model's weights, named as Hugging Face names them.
 func (m *Model) ParamTensors() []ParamTensor {
+	if m.full != nil {
+		return m.fullParamTensors()
+	}
 	var out []ParamTensor
 	for _, a := range m.adapters {
 		l := m.linearOf(a)
@@ -128,8 +133,9 @@ func (m *Model) ParamTensors() []ParamTensor {
 	return out
 }
 
-// Params and Grads are the flat arenas of every adapter parameter and its gradient, in one layout,
-// for the optimizer. Both are nil when the model has no adapters.
+// Params and Grads are the flat arenas of every adapter parameter (in full-parameter training,
+// every weight) and its gradient, in one layout, for the optimizer. Both are nil when the model
+// has nothing to train.
 func (m *Model) Params() backend.Tensor { return m.params }
 func (m *Model) Grads() backend.Tensor  { return m.grads }
 

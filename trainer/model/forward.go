@@ -122,9 +122,10 @@ func (m *Model) Forward(b *Batch, train bool, step uint64) (float64, int, error)
 	return sum, b.Counted(), nil
 }
 
-// Backward adds to the adapters' gradients the gradient of scale × the summed loss of the last
-// training forward pass (scale = 1/counted tokens gives the mean). It also leaves the gradient with
-// respect to the input embeddings, which InputGrad returns.
+// Backward adds to the adapters' gradients (in full-parameter training, to every weight's) the
+// gradient of scale × the summed loss of the last training forward pass (scale = 1/counted tokens
+// gives the mean). It also leaves the gradient with respect to the input embeddings, which
+// InputGrad returns.
 func (m *Model) Backward(scale float64) {
 	a := m.acts
 	if a == nil || a.batch == nil || !a.train {
@@ -135,9 +136,13 @@ func (m *Model) Backward(scale float64) {
 	bs := &batchShape{b: b.B, t: b.T, positions: b.Positions, segments: b.Segments}
 	m.be.Zero(a.dlogits)
 	m.be.CrossEntropyBackward(a.dlogits, a.logits, b.Targets, scale, p.n, c.VocabSize)
+	if m.dlmHead != nil {
+		m.be.Gemm(m.dlmHead, a.dlogits, a.xnF, true, false, c.VocabSize, c.HiddenSize, p.n, 1, 1) // dW += dlogitsᵀ·xnF
+	}
 	m.be.Gemm(a.dxnF, a.dlogits, m.lmHead, false, false, p.n, c.HiddenSize, c.VocabSize, 1, 0)
 	m.be.Zero(a.dres)
 	m.be.RMSNormBackward(a.dres, a.dxnF, a.inputs[c.NumLayers], m.norm, a.rstdF, p.n, c.HiddenSize)
+	p.normWeightBackward(m.dnorm, a.dxnF, a.inputs[c.NumLayers], a.rstdF, c.HiddenSize)
 	for i := len(m.layers) - 1; i >= 0; i-- {
 		if m.opt.GradientCheckpointing {
 			// Recompute the layer from its kept input. Its output lands where it was before, with
@@ -145,6 +150,9 @@ func (m *Model) Backward(scale float64) {
 			m.layers[i].forward(p, m, bs, a.inputs[i+1], a.inputs[i], m.layerActs(i), a.tmp)
 		}
 		m.layers[i].backward(p, m, bs, a.dres, a.inputs[i], m.layerActs(i), &a.grads)
+	}
+	if m.dembed != nil {
+		m.full.EmbeddingBackward(m.dembed, a.dres, b.IDs, c.HiddenSize) // dres is d(input embeddings)
 	}
 }
 
@@ -164,7 +172,7 @@ func (m *Model) Logits() []float64 {
 }
 
 func (m *Model) pass(a *activations) *pass {
-	return &pass{be: m.be, s: &a.scratch, n: a.batch.B * a.batch.T, train: a.train, seed: m.opt.Seed, step: a.step}
+	return &pass{be: m.be, full: m.full, s: &a.scratch, n: a.batch.B * a.batch.T, train: a.train, seed: m.opt.Seed, step: a.step}
 }
 
 func (m *Model) layerActs(i int) *layerActs {

@@ -15,9 +15,10 @@ const (
 
 // layer is one decoder layer on the backend: frozen norms and projections, and its attention window.
 type layer struct {
-	inputNorm, postNorm backend.Tensor // (C)
-	proj                [NumProjections]linear
-	window              int
+	inputNorm, postNorm   backend.Tensor // (C)
+	dInputNorm, dPostNorm backend.Tensor // their gradients in full-parameter training, else nil
+	proj                  [NumProjections]linear
+	window                int
 }
 
 // layerActs is what one layer's backward pass needs from its forward pass. With gradient
@@ -70,7 +71,8 @@ func (l *layer) forward(p *pass, m *Model, bs *batchShape, out, x backend.Tensor
 }
 
 // backward turns dres (N,C), the gradient with respect to the layer's output, into the gradient
-// with respect to its input x, in place, adding the adapters' gradients on the way.
+// with respect to its input x, in place, adding the adapters' gradients on the way (in
+// full-parameter training, every weight's).
 func (l *layer) backward(p *pass, m *Model, bs *batchShape, dres, x backend.Tensor, a *layerActs, g *layerGrads) {
 	be, n, c := p.be, p.n, m.Config
 	// MLP branch: out = x2 + down(act).
@@ -83,6 +85,7 @@ func (l *layer) backward(p *pass, m *Model, bs *batchShape, dres, x backend.Tens
 	l.proj[projGate].backward(p, g.dxn, g.dgate, a.xn2, a.h[projGate])
 	l.proj[projUp].backward(p, g.dxn, g.dup, a.xn2, a.h[projUp])
 	be.RMSNormBackward(dres, g.dxn, a.x2, l.postNorm, a.rstd2, n, c.HiddenSize) // dres = d x2
+	p.normWeightBackward(l.dPostNorm, g.dxn, a.x2, a.rstd2, c.HiddenSize)
 
 	// Attention branch: x2 = x + o(att).
 	be.Zero(g.datt)
@@ -99,4 +102,5 @@ func (l *layer) backward(p *pass, m *Model, bs *batchShape, dres, x backend.Tens
 	l.proj[projK].backward(p, g.dxn, g.dk, a.xn1, a.h[projK])
 	l.proj[projV].backward(p, g.dxn, g.dv, a.xn1, a.h[projV])
 	be.RMSNormBackward(dres, g.dxn, x, l.inputNorm, a.rstd1, n, c.HiddenSize) // dres = d x
+	p.normWeightBackward(l.dInputNorm, g.dxn, x, a.rstd1, c.HiddenSize)
 }

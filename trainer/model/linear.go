@@ -6,12 +6,19 @@ import "github.com/qlora-studio/qlora-studio/trainer/backend"
 // bias, and, when the projection is targeted, its trainable LoRA adapter:
 //
 //	y = x·Wᵀ + bias + scaling · (dropout(x)·Aᵀ)·Bᵀ
+//
+// In full-parameter training W and bias are trainable (dense, with dweight and dbias) and there is
+// no adapter.
 type linear struct {
 	out, in int
 	nf4     backend.Quantized // the base in NF4, or
 	dense   backend.Tensor    // the base at the checkpoint's precision
 	bias    backend.Tensor    // (out), or nil
 	lora    *adapter          // nil when the projection is not adapted
+
+	// Full-parameter training: the gradients of dense and bias, else nil (the base is frozen).
+	dweight backend.Tensor // (out,in)
+	dbias   backend.Tensor // (out), or nil
 }
 
 // adapter is the LoRA pair of one projection: parameters and gradients are views into the model's
@@ -31,6 +38,7 @@ type adapter struct {
 // the number of rows N, and the step and seed that pick the dropout masks.
 type pass struct {
 	be         backend.Backend
+	full       backend.FullTrainer // the backend's full-training ops, in full-parameter training
 	s          *scratch
 	n          int
 	train      bool // dropout is on only while training
@@ -81,11 +89,18 @@ func (l *linear) forward(p *pass, y, h, x backend.Tensor) {
 	}
 }
 
-// backward adds to dx (N,in) the gradient through the frozen base and the adapter, and to the
-// adapter's dA and dB their gradients, given dy (N,out) and the forward's x and h.
+// backward adds to dx (N,in) the gradient through the base and the adapter, and to the adapter's
+// dA and dB (or, in full-parameter training, to dW and dbias) their gradients, given dy (N,out) and
+// the forward's x and h.
 func (l *linear) backward(p *pass, dx, dy, x, h backend.Tensor) {
 	be, n := p.be, p.n
 	be.Gemm(dx, dy, l.weight(p), false, false, n, l.in, l.out, 1, 1) // dx += dy·W
+	if l.dweight != nil {
+		be.Gemm(l.dweight, dy, x, true, false, l.out, l.in, n, 1, 1) // dW += dyᵀ·x
+	}
+	if l.dbias != nil {
+		p.full.AddBiasBackward(l.dbias, dy, n, l.out) // dbias += Σ_rows dy
+	}
 	a := l.lora
 	if a == nil {
 		return

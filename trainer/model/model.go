@@ -30,10 +30,17 @@ type Options struct {
 
 	// GradientCheckpointing keeps only each layer's input and recomputes the rest in the backward pass.
 	GradientCheckpointing bool
+
+	// FullTraining makes every weight trainable (embeddings, norms, the seven projections, their
+	// biases, lm_head) in one fp32 parameter arena with its gradients (full.go), for pretraining or
+	// fully fine-tuning a small model. It needs BaseFull, no Adapter, and a backend that implements
+	// backend.FullTrainer (the CPU backend does; the CUDA backend trains LoRA only).
+	FullTraining bool
 }
 
 // Model is a Llama-family model on a backend: the frozen base, its LoRA adapters with their
-// gradients in two flat arenas, and the activations of the last forward pass.
+// gradients in two flat arenas, and the activations of the last forward pass. In full-parameter
+// training the arenas hold every weight instead, and nothing is frozen.
 type Model struct {
 	Config *Config
 	be     backend.Backend
@@ -46,6 +53,11 @@ type Model struct {
 	params, grads backend.Tensor // every adapter's A and B, and their gradients, in one layout
 	adapters      []*adapter     // in layer, then projection order
 
+	// Full-parameter training (full.go): the arenas above hold every weight instead.
+	full                   backend.FullTrainer // nil unless Options.FullTraining
+	fullParams             []fullParam         // the weights in the arenas, in WeightShapes order
+	dembed, dnorm, dlmHead backend.Tensor      // gradients of embed, norm, lmHead; dlmHead is dembed when tied
+
 	acts *activations // sized for the largest batch seen
 }
 
@@ -53,6 +65,12 @@ type Model struct {
 // they are for BaseFull), the rest at the checkpoint's precision, and the adapters initialised.
 func New(be backend.Backend, cfg *Config, w *Weights, opt Options) (*Model, error) {
 	m := &Model{Config: cfg, be: be, opt: opt, invFreq: cfg.InvFreq(), layers: make([]layer, cfg.NumLayers)}
+	if opt.FullTraining {
+		if err := m.loadFull(w); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
 	var err error
 	if m.embed, err = be.Load(w.Embed); err != nil {
 		return nil, err

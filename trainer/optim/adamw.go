@@ -34,6 +34,7 @@ type adamW struct {
 // 32-bit, otherwise the 8-bit codes and absmax with views of the parameters and gradients.
 type segment struct {
 	Segment
+	noDecay          bool // Hyper.NoDecay names it
 	m, v             backend.Tensor
 	params, grads    backend.Tensor
 	c1, c2           backend.Bytes
@@ -42,9 +43,11 @@ type segment struct {
 
 func (s *segment) eightBit() bool { return s.c1 != nil }
 
-// run32 is one AdamWStep call: views of the arenas.
+// run32 is one AdamWStep call: views of the arenas, over segments that all decay or all do not
+// (neighbours with different decay make two runs).
 type run32 struct {
 	params, grads, m, v backend.Tensor
+	noDecay             bool
 }
 
 func newAdamW(kind string, be backend.Backend, params, grads backend.Tensor, segments []Segment, h Hyper) *adamW {
@@ -59,12 +62,15 @@ func newAdamW(kind string, be backend.Backend, params, grads backend.Tensor, seg
 	if o.elems32 > 0 {
 		mArena, vArena = be.NewFP32(o.elems32), be.NewFP32(o.elems32)
 	}
-	type span struct{ param, state, n int }
+	type span struct {
+		param, state, n int
+		noDecay         bool
+	}
 	var spans []span
 	state := 0 // next free element of the state arenas
 	for i, s := range segments {
 		seg := &o.segments[i]
-		seg.Segment = s
+		seg.Segment, seg.noDecay = s, h.NoDecay[s.Name]
 		if eightBit(s) {
 			blocks := (s.Len + Block8bit - 1) / Block8bit
 			seg.params, seg.grads = be.View(params, s.Offset, s.Len), be.View(grads, s.Offset, s.Len)
@@ -75,17 +81,17 @@ func newAdamW(kind string, be backend.Backend, params, grads backend.Tensor, seg
 			continue
 		}
 		seg.m, seg.v = be.View(mArena, state, s.Len), be.View(vArena, state, s.Len)
-		if k := len(spans) - 1; k >= 0 && spans[k].param+spans[k].n == s.Offset {
+		if k := len(spans) - 1; k >= 0 && spans[k].param+spans[k].n == s.Offset && spans[k].noDecay == seg.noDecay {
 			spans[k].n += s.Len // neighbours in the arena and, by construction, in the states
 		} else {
-			spans = append(spans, span{param: s.Offset, state: state, n: s.Len})
+			spans = append(spans, span{param: s.Offset, state: state, n: s.Len, noDecay: seg.noDecay})
 		}
 		state += s.Len
 	}
 	for _, sp := range spans {
 		o.runs = append(o.runs, run32{
 			params: be.View(params, sp.param, sp.n), grads: be.View(grads, sp.param, sp.n),
-			m: be.View(mArena, sp.state, sp.n), v: be.View(vArena, sp.state, sp.n),
+			m: be.View(mArena, sp.state, sp.n), v: be.View(vArena, sp.state, sp.n), noDecay: sp.noDecay,
 		})
 	}
 	return o
@@ -95,13 +101,21 @@ func (o *adamW) Step(lr float64) {
 	o.step++
 	h := backend.AdamW{LR: lr, Beta1: o.h.Beta1, Beta2: o.h.Beta2, Eps: o.h.Eps, WeightDecay: o.h.WeightDecay, Step: o.step}
 	for _, r := range o.runs {
-		o.be.AdamWStep(r.params, r.grads, r.m, r.v, h)
+		o.be.AdamWStep(r.params, r.grads, r.m, r.v, decayed(h, r.noDecay))
 	}
 	for i := range o.segments {
 		if s := &o.segments[i]; s.eightBit() {
-			o.be.AdamW8bitStep(s.params, s.grads, s.c1, s.c2, s.absmax1, s.absmax2, h)
+			o.be.AdamW8bitStep(s.params, s.grads, s.c1, s.c2, s.absmax1, s.absmax2, decayed(h, s.noDecay))
 		}
 	}
+}
+
+// decayed is h without weight decay for tensors exempt from it.
+func decayed(h backend.AdamW, noDecay bool) backend.AdamW {
+	if noDecay {
+		h.WeightDecay = 0
+	}
+	return h
 }
 
 func (o *adamW) StateBytes() int64 {

@@ -35,6 +35,9 @@ type Segment struct {
 // Hyper are an optimizer's hyperparameters other than the learning rate.
 type Hyper struct {
 	Beta1, Beta2, Eps, WeightDecay float64
+	// NoDecay names the segments exempt from weight decay, as transformers' Trainer exempts biases
+	// and norm weights (a second torch param group with weight_decay 0). LoRA exempts none.
+	NoDecay map[string]bool
 }
 
 // DefaultHyper is the QLoRA recipe's: β (0.9, 0.999), eps 1e-8, no weight decay.

@@ -28,6 +28,7 @@ type Request struct {
 	DoubleQuant    bool
 	Optim          string // adamw_32bit or adamw_8bit
 	Checkpointing  bool
+	FullTraining   bool // every weight trained in fp32 (CPU only); LoRA and quantization do not apply
 }
 
 // Component is one line of the breakdown. Exact components are what the backend allocates, to the
@@ -64,18 +65,14 @@ func Make(r Request) (Plan, error) {
 		p.Components = append(p.Components, Component{name, bytes, exact, note})
 		p.TotalBytes += bytes
 	}
-	base, constants, dense := r.baseBytes(frozen)
-	if r.Quantized {
-		add("base in NF4 (4-bit codes)", base, true, fmt.Sprintf("the seven projections of %d layers", r.Model.NumLayers))
-		add("NF4 quantization constants", constants, true, quantNote(r))
+	if r.FullTraining {
+		params, segments := r.fullParams()
+		add("weights (fp32, all trained)", 4*params, true, fmt.Sprintf("%d parameters", params))
+		add("weight gradients (fp32)", 4*params, true, "")
+		add("optimizer states ("+r.Optim+")", optimizerBytes(r.Optim, segments), true, "")
 	} else {
-		add("base projections at 16 bits", base, true, "")
+		r.addLoRA(add, frozen)
 	}
-	add("frozen embeddings, norms, lm_head, biases", dense, true, "")
-	params, segments := r.adapterParams()
-	add("LoRA adapters (fp32)", 4*params, true, fmt.Sprintf("%d parameters", params))
-	add("adapter gradients (fp32)", 4*params, true, "")
-	add("optimizer states ("+r.Optim+")", optimizerBytes(r.Optim, segments), true, "")
 	n := r.MicroBatchSize * r.SeqLen
 	logits := int64(2 * n * r.Model.VocabSize)
 	elems, fp32 := r.Model.ActivationElements(r.activationShape(), n)
@@ -95,6 +92,22 @@ func Make(r Request) (Plan, error) {
 	return p, nil
 }
 
+// addLoRA adds the frozen base and the adapters with their gradients and optimizer states.
+func (r Request) addLoRA(add func(string, int64, bool, string), frozen int64) {
+	base, constants, dense := r.baseBytes(frozen)
+	if r.Quantized {
+		add("base in NF4 (4-bit codes)", base, true, fmt.Sprintf("the seven projections of %d layers", r.Model.NumLayers))
+		add("NF4 quantization constants", constants, true, quantNote(r))
+	} else {
+		add("base projections at 16 bits", base, true, "")
+	}
+	add("frozen embeddings, norms, lm_head, biases", dense, true, "")
+	params, segments := r.adapterParams()
+	add("LoRA adapters (fp32)", 4*params, true, fmt.Sprintf("%d parameters", params))
+	add("adapter gradients (fp32)", 4*params, true, "")
+	add("optimizer states ("+r.Optim+")", optimizerBytes(r.Optim, segments), true, "")
+}
+
 func (r Request) check() error {
 	switch {
 	case r.Model == nil:
@@ -107,6 +120,10 @@ func (r Request) check() error {
 		return fmt.Errorf("plan: optimizer %q", r.Optim)
 	case r.Quantized && !nf4.ValidBlocksize(r.Blocksize):
 		return fmt.Errorf("plan: NF4 block size %d", r.Blocksize)
+	case r.FullTraining && r.Quantized:
+		return fmt.Errorf("plan: full-parameter training needs the base at full precision, not NF4")
+	case r.FullTraining && r.Backend != CPU:
+		return fmt.Errorf("plan: full-parameter training runs on the CPU backend only (the CUDA backend trains LoRA only)")
 	}
 	return nil
 }
@@ -166,6 +183,18 @@ func (r Request) adapterParams() (int64, []int) {
 	return total, segments
 }
 
+// fullParams counts every weight of the model, all trained in full-parameter training, and lists
+// each tensor's size: the optimizer's segments, in the model's arena order.
+func (r Request) fullParams() (int64, []int) {
+	var total int64
+	var segments []int
+	for _, w := range r.Model.WeightShapes() {
+		segments = append(segments, w.Len())
+		total += int64(w.Len())
+	}
+	return total, segments
+}
+
 // optimizerBytes counts AdamW's two moments: fp32, or bitsandbytes' 8-bit codes with one fp32
 // absmax per block of 256 for tensors of 4096 elements or more (smaller ones stay fp32).
 func optimizerBytes(optim string, segments []int) int64 {
@@ -183,6 +212,9 @@ func optimizerBytes(optim string, segments []int) int64 {
 // activationShape is the model's activation layout for this request.
 func (r Request) activationShape() model.ActivationShape {
 	s := model.ActivationShape{Checkpointing: r.Checkpointing, Quantized: r.Quantized, Dropout: r.LoRADropout}
+	if r.FullTraining {
+		return model.ActivationShape{Checkpointing: r.Checkpointing}
+	}
 	if r.LoRARank == 0 {
 		return s
 	}

@@ -21,8 +21,9 @@ const (
 	OptimizerFile = "optimizer.safetensors"
 )
 
-// checkpoint writes checkpoints/step-N for the current step: the adapter (PEFT files), the
-// optimizer states and trainer_state.json, built in a temporary folder and renamed, so a kill at any
+// checkpoint writes checkpoints/step-N for the current step: the adapter (PEFT files; in
+// full-parameter training a complete model folder, see full.go), the optimizer states and
+// trainer_state.json, built in a temporary folder and renamed, so a kill at any
 // instant leaves every earlier checkpoint whole. It then prunes old ones beyond save_total_limit,
 // never the best.
 func (s *session) checkpoint() (string, error) {
@@ -53,7 +54,11 @@ func (s *session) checkpoint() (string, error) {
 }
 
 func (s *session) writeCheckpoint(dir string) error {
-	if err := lora.Save(dir, s.m.Adapter(), safetensors.F32); err != nil {
+	if s.m.FullTraining() {
+		if err := WriteModel(dir, s.m, s.cfg.BaseModel, safetensors.F32); err != nil {
+			return err
+		}
+	} else if err := lora.Save(dir, s.m.Adapter(), safetensors.F32); err != nil {
 		return err
 	}
 	if err := writeOptimizerState(filepath.Join(dir, OptimizerFile), s.optimizer.State()); err != nil {
@@ -118,8 +123,8 @@ func Checkpoints(runDir string) ([]int, error) {
 	return steps, nil
 }
 
-// restore loads the latest checkpoint into the session: adapter weights, optimizer states, the
-// step, data position and evaluation history. The data must be what the checkpoint saw.
+// restore loads the latest checkpoint into the session: adapter weights (or every weight, in
+// full-parameter training), optimizer states, the step, data position and evaluation history. The data must be what the checkpoint saw.
 func (s *session) restore() error {
 	steps, err := Checkpoints(s.opt.Dir)
 	if err != nil {
@@ -141,12 +146,8 @@ func (s *session) restore() error {
 	if st.DataFingerprint != s.state.DataFingerprint {
 		return fmt.Errorf("%s: the training data or its settings changed since this checkpoint; resume needs the same data", dir)
 	}
-	ad, err := lora.Load(dir)
-	if err != nil {
+	if err := s.restoreModel(dir); err != nil {
 		return err
-	}
-	if err := s.m.SetAdapter(ad); err != nil {
-		return fmt.Errorf("%s: %w", dir, err)
 	}
 	optState, err := readOptimizerState(filepath.Join(dir, OptimizerFile))
 	if err != nil {
@@ -158,6 +159,21 @@ func (s *session) restore() error {
 	total := s.state.TotalSteps // recomputed from the (possibly extended) configuration
 	s.state = st
 	s.state.TotalSteps = total
+	return nil
+}
+
+// restoreModel loads the trained weights of the checkpoint in dir: the adapter, or every weight.
+func (s *session) restoreModel(dir string) error {
+	if s.m.FullTraining() {
+		return s.restoreWeights(dir)
+	}
+	ad, err := lora.Load(dir)
+	if err != nil {
+		return err
+	}
+	if err := s.m.SetAdapter(ad); err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
 	return nil
 }
 

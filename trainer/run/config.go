@@ -61,6 +61,11 @@ type Config struct {
 	BnB4bitQuantType      string `yaml:"bnb_4bit_quant_type"`
 	BnB4bitUseDoubleQuant bool   `yaml:"bnb_4bit_use_double_quant"`
 	BnB4bitBlocksize      int    `yaml:"bnb_4bit_blocksize"`
+
+	// FullTraining trains every weight of the model instead of LoRA adapters (CPU backend only;
+	// needs load_in_4bit: false; the lora_ keys do not apply). Checkpoints are then complete model
+	// folders (see full.go).
+	FullTraining bool `yaml:"full_training"`
 }
 
 // AllLinear is every projection of a Llama-family layer, what "all-linear" means there.

@@ -101,6 +101,9 @@ func (s *session) prepareFolder() error {
 	if _, err := os.Stat(path); err == nil && !s.opt.Resume {
 		return fmt.Errorf("%s already holds a run: resume it with `qlora resume %s`, or train into a new folder", s.opt.Dir, s.opt.Dir)
 	}
+	if s.opt.InitAdapter != "" && s.cfg.FullTraining {
+		return fmt.Errorf("--init-adapter %s: full-parameter training (full_training: true) trains the weights, not an adapter", s.opt.InitAdapter)
+	}
 	if s.opt.InitAdapter != "" && !s.opt.Resume {
 		if err := s.adoptInitAdapter(); err != nil {
 			return err
@@ -173,10 +176,14 @@ func (s *session) loadData() error {
 	return nil
 }
 
-// loadModel puts the base on the backend with fresh (or the initial adapter's) LoRA weights.
+// loadModel puts the base on the backend with fresh (or the initial adapter's) LoRA weights, or,
+// in full-parameter training, with every weight trainable.
 func (s *session) loadModel() error {
 	opts := model.Options{Base: model.BaseFull, Blocksize: s.cfg.BnB4bitBlocksize, DoubleQuant: s.cfg.BnB4bitUseDoubleQuant,
 		Adapter: s.adapterConfig(), Seed: s.cfg.Seed, GradientCheckpointing: s.cfg.GradientCheckpointing}
+	if s.cfg.FullTraining {
+		opts.Adapter, opts.FullTraining = nil, true
+	}
 	if s.cfg.LoadIn4Bit {
 		opts.Base = model.BaseNF4
 	}
@@ -207,7 +214,8 @@ func (s *session) makeOptimizer() error {
 	for _, p := range s.m.ParamTensors() {
 		segments = append(segments, optim.Segment{Name: p.Name, Offset: p.Offset, Len: p.Len})
 	}
-	h := optim.Hyper{Beta1: s.cfg.AdamBeta1, Beta2: s.cfg.AdamBeta2, Eps: s.cfg.AdamEpsilon, WeightDecay: s.cfg.WeightDecay}
+	h := optim.Hyper{Beta1: s.cfg.AdamBeta1, Beta2: s.cfg.AdamBeta2, Eps: s.cfg.AdamEpsilon, WeightDecay: s.cfg.WeightDecay,
+		NoDecay: s.m.NoDecay()}
 	var err error
 	if s.optimizer, err = optim.New(s.cfg.Optim, s.opt.Backend, s.m.Params(), s.m.Grads(), segments, h); err != nil {
 		return err

@@ -71,6 +71,7 @@ func (c Config) Validate() error {
 		{validBlocksize(c.BnB4bitBlocksize), "bnb_4bit_blocksize", "a power of two from 32 to 4096", c.BnB4bitBlocksize},
 		{validShape(c.DatasetFormat), "dataset_format", "auto or one of " + shapeNames(), c.DatasetFormat},
 		{validTemplate(c.ChatTemplate), "chat_template", "empty (the model's own), a .jinja file, or " + oneOf(tokenizer.BuiltinChatTemplates()), c.ChatTemplate},
+		{!c.FullTraining || !c.LoadIn4Bit, "full_training", "false while load_in_4bit is true (full-parameter training needs the base at full precision: set load_in_4bit: false)", c.FullTraining},
 	}
 	for _, ch := range checks {
 		if !ch.ok {

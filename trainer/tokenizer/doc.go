@@ -1,8 +1,13 @@
 // Package tokenizer reads Hugging Face tokenizers (tokenizer.json, tokenizer_config.json) and
 // renders chat templates, matching the reference token for token: a tokenizer that is off by one
-// token silently ruins a fine-tune. It does not train tokenizers, pad, truncate or encode pairs of
-// texts, and it refuses (with ErrUnsupported and the file's name) any component it cannot run
-// exactly rather than run it approximately.
+// token silently ruins a fine-tune. It does not pad, truncate or encode pairs of texts, and it
+// refuses (with ErrUnsupported and the file's name) any component it cannot run exactly rather
+// than run it approximately.
+//
+// It also trains byte-level BPE tokenizers for models trained from scratch (TrainBPE,
+// WriteTrained; `qlora tokenizer train`): Llama 3's pipeline (its Split pattern, GPT-2's byte
+// alphabet, ignore_merges, BOS from a TemplateProcessing post-processor) with ChatML's special
+// tokens, written as a standard tokenizer.json and tokenizer_config.json.
 //
 // # Basics
 //

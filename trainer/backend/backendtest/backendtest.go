@@ -58,6 +58,7 @@ func Run(t *testing.T, newBackend func() backend.Backend, tol float64) {
 		{"AdamW8bitStep", testAdamW8bitStep},
 		{"Panics", testPanics},
 		{"OptimPanics", testOptimPanics},
+		{"FullTrainer", testFullTrainer},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
