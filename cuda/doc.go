@@ -1,4 +1,45 @@
-// Package cuda is the GPU backend of the engine, built only with `-tags cuda` into `qlora-cuda`:
-// kernels compiled to PTX and embedded, cuBLAS opened with dlopen, memory from one arena. Nothing
-// outside this folder may import it, because gorgonia.org/cu initialises CUDA when it loads.
+// Package cuda is the GPU backend of the engine: backend.Backend on an NVIDIA GPU (compute
+// capability 8.0 or newer), built only with `-tags cuda` into qlora-cuda. Nothing outside this
+// folder may import it: gorgonia.org/cu, which it links, initialises CUDA when it loads and exits
+// the process where no GPU works. (cuda/gpuinfo, which asks NVML about the GPUs, may be imported
+// anywhere.)
+//
+// # Storage and arithmetic
+//
+// A Tensor carries its storage type: New makes bf16 tensors (activations), NewFP32 float32 ones
+// (parameters, gradients, optimizer states, statistics), Load bf16 ones (frozen weights), LoadNF4
+// keeps a weight packed as the checkpoint holds it. Every kernel takes each tensor's type beside its
+// pointer, loads into float, computes in float (double where the CPU reference does), and rounds
+// once on store, so any op accepts any mix. GEMMs go to cuBLAS (cublasGemmEx, fp32 accumulation);
+// an fp32 operand beside a bf16 one (a LoRA matrix beside activations) is cast to a bf16 copy first.
+// The kernels' arithmetic follows the CPU backend (trainer/backend/cpu) op for op, rounding each
+// operation separately where it does; the conformance suite (backendtest) checks it, with bf16 and
+// with fp32 storage.
+//
+// # The context and its goroutine
+//
+// The process has one device (device 0's primary context, one stream, cuBLAS, the memory), shared by
+// every Backend. The context is current on one goroutine locked to its OS thread; each op checks its
+// arguments on the caller's goroutine (a wrong size panics naming the op) and hands its launches to
+// that goroutine, waiting for it. Work runs in order on the one stream; downloads synchronise. A
+// Backend has its own scratch, so one Backend serves one goroutine at a time, as the interface says.
+// Results do not depend on scheduling: no float atomics, and every reduction has a fixed order.
+//
+// # Memory
+//
+// Device memory is an arena sub-allocated by first fit (memory.go). ReservePlan sizes it from the
+// memory planner's figures for the run, so plan and reality agree; without a plan it grows as
+// tensors need. Tensors are returned by runtime cleanups when nothing refers to them. A tensor that
+// does not fit is an *OutOfMemoryError: returned by Load, raised by the ops that cannot return an
+// error. MemoryInUse and Memory read NVML (cuda/gpuinfo) for the step events.
+//
+// # Files
+//
+// kernels/*.cu are the kernels, forward and backward side by side; `go generate ./cuda` compiles
+// them to the committed kernels/*.ptx (nvcc from CUDA 11.8, compute_80), which the package embeds.
+// driver_cu.go is the GPU (gorgonia.org/cu; cublas_cu.go opens cuBLAS with dlopen; pinned_cu.go
+// binds what cu lacks). Built with -tags cudaemu instead of cuda, driver_emu.go runs the same
+// kernels on the CPU through internal/emu, so that `go test -tags cudaemu ./cuda` checks the kernels
+// and everything around them on a machine without a GPU. devcheck/ holds the script that checks the
+// backend on a GPU machine from binaries built elsewhere.
 package cuda

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The CUDA backend's checks on a GPU machine that has no Go and no network, from binaries built on
+# a development machine (`make devcheck-build` writes them to bin/devcheck/):
+#
+#   bin/devcheck/qlora-cuda   the engine built with -tags cuda
+#   bin/devcheck/cuda.test    the cuda package's tests built with -tags cuda (go test -c)
+#
+# Usage, from the repository root:  cuda/devcheck/run.sh [parity] [step] [bench]   (default: all)
+#
+#   parity  the conformance suite against the CPU backend, in bf16 and in fp32 storage, with every
+#           launch synchronised so that a failing kernel names itself; and the PTX checks (ptxas
+#           for sm_80, sm_86, sm_89, sm_90 where the machine has one)
+#   step    one training step of a tiny model on both backends: loss, gradient norm, every adapter
+#           gradient and updated adapter agree; twice the same bits; and the planner's CUDA figures
+#           equal what the backend allocates, to the byte
+#   bench   Llama 1B, 3B and 8B shapes with random weights, 2048 tokens, gradient checkpointing,
+#           LoRA r 16 on all seven projections: qlora-cuda (NF4 base) and transformers + PEFT (bf16
+#           base) in the same call; tokens/s, peak memory (NVML, the engine's, the plan), MFU
+#
+# Each part fits in under 5 minutes. $OUT (a temporary folder if unset) receives at most seven files,
+# so that a device machine returns them all: environment.log, parity.log, step.log, bench.log (every
+# bench log), bench.json (every bench result), bench.md and devcheck.md, the summary and the table,
+# which is also printed last. The exit status is 1 when a part failed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+bin=$root/bin/devcheck
+out=${OUT:-$(mktemp -d)}
+mkdir -p "$out"
+work=$(mktemp -d) # the bench's many small files; $out gets them merged
+parts=("$@")
+[ ${#parts[@]} -eq 0 ] && parts=(parity step bench)
+summary=()
+failed=0
+
+note() { printf '%s\n' "$*" | tee -a "$out/environment.log"; }
+
+for f in "$bin/qlora-cuda" "$bin/cuda.test"; do
+	if [ ! -x "$f" ]; then
+		echo "devcheck: $f is missing: build it on a machine with Go (make devcheck-build) and carry bin/devcheck" >&2
+		exit 2
+	fi
+done
+
+note "== environment"
+nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,temperature.gpu,power.draw --format=csv 2>&1 | tee -a "$out/environment.log"
+"$bin/qlora-cuda" gpu 2>&1 | tee -a "$out/environment.log"
+
+# gotest runs the test binary in the package's folder (the PTX checks read kernels/), logging to
+# $out/$1.log, and summarises the results.
+gotest() {
+	local name=$1 limit=$2
+	shift 2
+	local start=$SECONDS rc
+	(cd cuda && timeout "$limit" "$bin/cuda.test" -test.v -test.count=1 "$@") >"$out/$name.log" 2>&1
+	rc=$?
+	local pass fail skip
+	pass=$(grep -c -- '--- PASS' "$out/$name.log")
+	fail=$(grep -c -- '--- FAIL' "$out/$name.log")
+	skip=$(grep -c -- '--- SKIP' "$out/$name.log")
+	grep -E -- '--- FAIL|panic:|timed out|^\s+\S+_test\.go:[0-9]+:' "$out/$name.log" | head -40
+	local verdict=ok
+	if [ $rc -ne 0 ]; then
+		verdict="FAILED (exit $rc)"
+		failed=1
+	fi
+	summary+=("| $name | $verdict | $pass passed, $fail failed, $skip skipped | $((SECONDS - start)) s |")
+}
+
+for part in "${parts[@]}"; do
+	case $part in
+	parity)
+		note "== parity: conformance suite (bf16 and fp32 storage) and PTX checks"
+		QLORA_CUDA_SYNC=1 gotest parity 280s -test.run '^(TestConformance_BF16|TestConformance_FP32|TestPTX_EntriesMatchKernels|TestPTX_Assembles)$'
+		;;
+	step)
+		note "== step: a tiny model's training step on both backends; the plan against the allocations"
+		gotest step 280s -test.run '^(TestStep_MatchesCPU|TestPlan_MatchesAllocations)$'
+		;;
+	bench)
+		note "== bench: qlora-cuda and transformers+peft, Llama 1B/3B/8B shapes, 2048 tokens"
+		start=$SECONDS
+		verdict=ok
+		for shape in llama-1b llama-3b llama-8b; do
+			nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$work/nvml-$shape.csv" 2>/dev/null &
+			sampler=$!
+			sleep 0.5
+			timeout 150s "$bin/qlora-cuda" bench --backend cuda --shape "$shape" --seq 2048 --steps 3 --json \
+				>"$work/bench-$shape.raw" 2>"$work/bench-$shape.log"
+			rc=$?
+			kill $sampler 2>/dev/null
+			wait $sampler 2>/dev/null
+			python3 - "$work" "$shape" "$rc" <<'EOF'
+import json, sys
+out, shape, rc = sys.argv[1], sys.argv[2], int(sys.argv[3])
+mib = [int(x) for x in open(f"{out}/nvml-{shape}.csv").read().split() if x.strip().isdigit()]
+try:
+    r = json.loads(open(f"{out}/bench-{shape}.raw").read().strip().splitlines()[-1])
+except Exception:
+    tail = open(f"{out}/bench-{shape}.log").read().strip().splitlines()[-3:]
+    r = dict(shape=shape, error=f"exit {rc}: " + " / ".join(tail))
+if mib:
+    r["nvml_peak_bytes"] = (max(mib) - mib[0]) << 20  # above what was in use before it started
+json.dump(r, open(f"{out}/bench-{shape}.json", "w"), indent=1)
+print(json.dumps(r))
+EOF
+			[ $rc -ne 0 ] && failed=1 && verdict="FAILED ($shape)"
+		done
+		PYTHONUNBUFFERED=1 timeout 200s python3 cuda/devcheck/bench.py peft --shapes llama-1b,llama-3b,llama-8b \
+			--seq 2048 --steps 3 --out "$work/peft.json" 2>"$work/peft.log" || {
+			echo "transformers+peft baseline failed: $(tail -3 "$work/peft.log")"
+			failed=1
+			verdict="FAILED (transformers+peft)"
+		}
+		python3 cuda/devcheck/bench.py table --qlora "$work" --peft "$work/peft.json" --out "$out/bench.md" >/dev/null
+		for f in "$work"/bench-*.log "$work"/peft.log; do
+			[ -f "$f" ] && { echo "== $(basename "$f")"; cat "$f"; }
+		done >"$out/bench.log"
+		python3 - "$work" "$out/bench.json" <<'EOF'
+import glob, json, os, sys
+work, dst = sys.argv[1], sys.argv[2]
+runs = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(work, "bench-*.json")))]
+peft = json.load(open(os.path.join(work, "peft.json"))) if os.path.exists(os.path.join(work, "peft.json")) else None
+json.dump(dict(qlora_cuda=runs, peft=peft), open(dst, "w"), indent=1)
+EOF
+		summary+=("| bench | $verdict | the table below | $((SECONDS - start)) s |")
+		;;
+	*)
+		echo "devcheck: unknown part $part (parity, step, bench)" >&2
+		exit 2
+		;;
+	esac
+done
+
+{
+	echo
+	echo "== devcheck: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
+	echo "| part | result | tests | time |"
+	echo "|---|---|---|---|"
+	printf '%s\n' "${summary[@]}"
+	[ -f "$out/bench.md" ] && echo && cat "$out/bench.md"
+} | tee "$out/devcheck.md"
+exit $failed
