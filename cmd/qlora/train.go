@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/qlora-studio/qlora-studio/trainer/backend"
-	"github.com/qlora-studio/qlora-studio/trainer/backend/cpu"
 	"github.com/qlora-studio/qlora-studio/trainer/run"
 )
 
@@ -20,14 +18,15 @@ import (
 const exitStopped = 130
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("train", "--model DIR --data FILE [--preset ID] [--config run.yaml] [--set key=value]... [--init-adapter PEFT_DIR] [--out RUN_DIR] [--backend auto|cpu|cuda] [--events FILE|-]", stderr)
-	modelDir := fs.String("model", "", "base model folder (config.json, safetensors, tokenizer.json)")
-	dataPath := fs.String("data", "", "training data file (JSONL, JSON, CSV, Parquet)")
+	fs := newFlags("train", "--model DIR|NAME --data FILE|NAME [--preset ID] [--config run.yaml] [--set key=value]... [--init-adapter PEFT_DIR] [--out RUN_DIR] [--backend auto|cpu|cuda] [--events FILE|-]", stderr)
+	modelDir := fs.String("model", "", "base model folder (config.json, safetensors, tokenizer.json), or a library model's name")
+	dataPath := fs.String("data", "", "training data file (JSONL, JSON, CSV, Parquet), or a library dataset's name")
 	initAdapter := fs.String("init-adapter", "", "PEFT adapter to start from")
 	out := fs.String("out", "", "run folder (default runs/run-DATE-TIME)")
 	backendName := fs.String("backend", "auto", "auto, cpu or cuda")
 	eventsTo := fs.String("events", "", "also write every event to FILE, or - for stdout")
 	flags := addConfigFlags(fs)
+	lib := addLibraryFlags(fs, true)
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
@@ -51,17 +50,32 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		*out = filepath.Join("runs", "run-"+time.Now().Format("20060102-150405"))
 	}
-	return execute(cfg, run.Options{Dir: *out, InitAdapter: *initAdapter}, *backendName, *eventsTo, stdout, stderr)
-}
-
-// execute runs (or resumes) a fine-tune on the chosen backend until it ends; SIGTERM and Ctrl-C
-// stop it after a checkpoint.
-func execute(cfg run.Config, opt run.Options, backendName, eventsTo string, stdout, stderr io.Writer) error {
-	be, err := chooseBackend(backendName)
+	// The backend is chosen before the library records the run: a GPU run hands the process over to
+	// qlora-cuda there (same pid, same arguments), and the plan recorded is the backend's.
+	be, err := chooseBackend(*backendName)
 	if err != nil {
 		return err
 	}
-	opt.Backend, opt.Progress = be, stderr
+	rec, err := lib.recordTrain(&cfg, *out, be.Name(), stderr) // library names to paths; the run recorded
+	if err != nil {
+		return err
+	}
+	err = execute(cfg, run.Options{Dir: *out, InitAdapter: *initAdapter, Backend: be}, *backendName, *eventsTo, stdout, stderr)
+	rec.end(err, stderr)
+	return err
+}
+
+// execute runs (or resumes) a fine-tune on the chosen backend (opt.Backend, or the one backendName
+// chooses) until it ends; SIGTERM and Ctrl-C stop it after a checkpoint.
+func execute(cfg run.Config, opt run.Options, backendName, eventsTo string, stdout, stderr io.Writer) error {
+	if opt.Backend == nil {
+		be, err := chooseBackend(backendName)
+		if err != nil {
+			return err
+		}
+		opt.Backend = be
+	}
+	opt.Progress = stderr
 	switch eventsTo {
 	case "":
 	case "-":
@@ -87,44 +101,43 @@ func execute(cfg run.Config, opt run.Options, backendName, eventsTo string, stdo
 	return nil
 }
 
-// chooseBackend picks the compute for a run. This build has the CPU backend only.
-func chooseBackend(name string) (backend.Backend, error) {
-	switch name {
-	case "auto", "cpu":
-		return cpu.New[float32](), nil
-	case "cuda":
-		return nil, fmt.Errorf("this qlora has no CUDA backend: build qlora-cuda (make cuda) and run it instead")
-	}
-	return nil, fmt.Errorf("%w: --backend %q: want auto, cpu or cuda", errUsage, name)
-}
-
 func runResume(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("resume", "RUN_DIR [--set max_steps=N | num_train_epochs=N] [--backend auto|cpu|cuda] [--events FILE|-]", stderr)
+	fs := newFlags("resume", "RUN_DIR|RUN [--set max_steps=N | num_train_epochs=N] [--backend auto|cpu|cuda] [--events FILE|-]", stderr)
 	backendName := fs.String("backend", "auto", "auto, cpu or cuda")
 	eventsTo := fs.String("events", "", "also write every event to FILE, or - for stdout")
 	var sets stringList
 	fs.Var(&sets, "set", "extend the run: max_steps=N or num_train_epochs=N")
+	lib := addLibraryFlags(fs, true)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("%w: qlora resume RUN_DIR", errUsage)
+		return fmt.Errorf("%w: qlora resume RUN_DIR|RUN", errUsage)
 	}
 	for _, s := range sets {
 		if !isExtension(s) {
 			return fmt.Errorf("%w: --set %s: a resumed run may change only max_steps or num_train_epochs", errUsage, s)
 		}
 	}
-	doc, err := run.ReadDoc(filepath.Join(pos[0], run.ConfigFile))
+	be, err := chooseBackend(*backendName) // before the library, as for train
 	if err != nil {
 		return err
 	}
-	cfg, err := run.Layers{Docs: []run.Doc{doc}, Sets: sets}.Resolve()
+	rec, dir, err := lib.recordResume(pos[0], stderr) // a run's name or folder; marked running again
 	if err != nil {
 		return err
 	}
-	return execute(cfg, run.Options{Dir: pos[0], Resume: true}, *backendName, *eventsTo, stdout, stderr)
+	doc, err := run.ReadDoc(filepath.Join(dir, run.ConfigFile))
+	var cfg run.Config
+	if err == nil {
+		cfg, err = run.Layers{Docs: []run.Doc{doc}, Sets: sets}.Resolve()
+	}
+	if err == nil {
+		err = execute(cfg, run.Options{Dir: dir, Resume: true, Backend: be}, *backendName, *eventsTo, stdout, stderr)
+	}
+	rec.end(err, stderr)
+	return err
 }
 
 func isExtension(set string) bool {
