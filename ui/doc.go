@@ -1,4 +1,5 @@
-// Package ui holds the Fyne screens, one file per screen. Screens talk to small interfaces declared
-// here, never to the engine's insides or the database directly, and background work reaches widgets
-// only through fyne.Do.
+// Package ui holds the Fyne screens, one file per screen, each a small struct that builds its
+// widget tree. Screens talk to small interfaces declared here, which the library satisfies or the
+// app adapts it to, never to the engine's insides. Slow work runs through a Runner, and reaches
+// widgets only on the UI goroutine (fyne.Do).
 package ui

@@ -1,0 +1,117 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/dialog"
+
+	"github.com/qlora-studio/qlora-studio/cuda/gpuinfo"
+	"github.com/qlora-studio/qlora-studio/storage"
+	"github.com/qlora-studio/qlora-studio/ui"
+)
+
+// Bridge hands what happens off the UI goroutine (the supervisor's updates, GPU readings) to the
+// UI, with fyne.Do: the one place where engine news crosses over. Its listeners run on the UI
+// goroutine, so they may touch widgets; they are added on the UI goroutine before news flows.
+type Bridge struct {
+	main    *ui.Main
+	win     fyne.Window
+	engine  string
+	running map[uint64]bool // runs going, as the updates tell; touched on the UI goroutine only
+
+	runListeners []func(Update)
+}
+
+// NewBridge hands news to the window's screens; engine describes the engine for the status bar.
+func NewBridge(main *ui.Main, win fyne.Window, engine string) *Bridge {
+	b := &Bridge{main: main, win: win, engine: engine, running: map[uint64]bool{}}
+	main.SetEngine(b.engineLine())
+	return b
+}
+
+// OnRun adds a listener for run updates (screens of later issues: the run's charts).
+func (b *Bridge) OnRun(fn func(Update)) { b.runListeners = append(b.runListeners, fn) }
+
+// Run hands a supervisor update to the UI. It may be called from any goroutine.
+func (b *Bridge) Run(u Update) {
+	fyne.Do(func() {
+		if u.Run != nil {
+			if u.Run.Status == storage.StatusRunning {
+				b.running[u.RunID] = true
+			} else {
+				delete(b.running, u.RunID)
+			}
+			b.main.SetEngine(b.engineLine())
+		}
+		for _, fn := range b.runListeners {
+			fn(u)
+		}
+	})
+}
+
+// Problem shows an error from background work that no screen waits for. It may be called from
+// any goroutine.
+func (b *Bridge) Problem(err error) {
+	fyne.Do(func() { dialog.ShowError(err, b.win) })
+}
+
+// GPU hands a reading of the GPUs (or why there is none) to the UI. It may be called from any
+// goroutine.
+func (b *Bridge) GPU(r *gpuinfo.Report, err error) {
+	reading := gpuReading(r, err)
+	fyne.Do(func() { b.main.UpdateGPU(reading) })
+}
+
+func (b *Bridge) engineLine() string {
+	line := "Engine: " + b.engine
+	switch n := len(b.running); n {
+	case 0:
+	case 1:
+		line += " · 1 run training"
+	default:
+		line += fmt.Sprintf(" · %d runs training", n)
+	}
+	return line
+}
+
+// gpuReading is a reading as the GPU panel shows it.
+func gpuReading(r *gpuinfo.Report, err error) ui.GPUReading {
+	var out ui.GPUReading
+	switch {
+	case err != nil:
+		out.Problem = err.Error()
+	case r == nil || len(r.Devices) == 0:
+		out.Problem = "the NVIDIA driver sees no GPU"
+	}
+	if r == nil {
+		return out
+	}
+	out.Driver, out.CUDA = r.Driver, r.CUDA
+	for _, d := range r.Devices {
+		out.Devices = append(out.Devices, ui.GPUDevice{Index: d.Index, Name: d.Name, MemoryUsed: d.MemoryUsed,
+			MemoryTotal: d.MemoryTotal, Utilization: d.UtilizationGPU, TemperatureC: d.TemperatureC, PowerW: d.PowerW,
+			PowerLimitW: d.PowerLimitW})
+	}
+	return out
+}
+
+// gpuEvery is how often the GPU panel is updated.
+const gpuEvery = 3 * time.Second
+
+// watchGPU reads the GPUs (go-nvml, through cuda/gpuinfo) every few seconds and hands each
+// reading to the bridge, until ctx ends.
+func watchGPU(ctx context.Context, b *Bridge) {
+	t := time.NewTicker(gpuEvery)
+	defer t.Stop()
+	for {
+		b.GPU(gpuinfo.Query())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
