@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: formatting, vet, and every test. CI runs exactly this (through .ci/run).
+# The test command: formatting, vet (also of the CUDA build where cuda.h is installed), every test,
+# and the race detector on the packages whose goroutines share state. CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,4 +11,10 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+if [ -f /usr/include/cuda.h ]; then
+	go vet -tags cuda ./...
+else
+	echo "check: no cuda.h (QLORA_CUDA=1 scripts/setup.sh installs it): not vetting the CUDA build" >&2
+fi
 go test -count=1 ./...
+go test -count=1 -race ./storage/ ./trainer/backend/cpu/ ./trainer/data/ ./trainer/run/

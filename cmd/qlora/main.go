@@ -31,9 +31,17 @@ var commands = map[string]command{
 	"generate": {"continue a prompt with a model (and adapter)", runGenerate},
 	"bench":    {"time training steps of a named model shape with random weights", runBench},
 	"resume":   {"continue a stopped or crashed run from its last checkpoint", runResume},
+	"export":   {"write a run's adapter (PEFT), merged model or 4-bit merged model", runExport},
+	"demo":     {"fine-tune the bundled demo model for two minutes and show the difference", runDemo},
+
+	"models":   {"the library's models: add (validate, reference or copy), list, show, rm", runModels},
+	"datasets": {"the library's datasets: add (validate, copy, measure), list, show, rm", runDatasets},
+	"runs":     {"the library's runs: list, show (metrics, checkpoints, exports), compare, rm, add", runRuns},
+	"library":  {"where the library is and what it holds; check its database", runLibrary},
 
 	"tokenize":   {"token ids of a text, as the model's Hugging Face tokenizer gives them", runTokenize},
 	"detokenize": {"the text of token ids", runDetokenize},
+	"tokenizer":  {"train a byte-level BPE tokenizer on a text corpus (tokenizer train)", runTokenizer},
 }
 
 // errUsage marks an error whose message is a usage text; main exits 2 for it.
