@@ -315,3 +315,28 @@ func TestPlan_Command(t *testing.T) {
 		t.Errorf("24 GiB:\n%s", text)
 	}
 }
+
+// TestResume_KilledDuringCheckpointWrite ensures a SIGKILL that lands while a checkpoint is being
+// written (a checkpoint every step, the kill sent the moment a step is reported, before its
+// checkpoint is renamed into place) still resumes to the uninterrupted trajectory.
+func TestResume_KilledDuringCheckpointWrite(t *testing.T) {
+	_, args := trainSetup(t, "12")
+	args = append(args, "--set", "save_steps=1")
+	ref, killed := filepath.Join(t.TempDir(), "ref"), filepath.Join(t.TempDir(), "killed")
+	if _, stderr, code := qlora(t, append(args, "--out", ref)...); code != 0 {
+		t.Fatalf("reference run: exit %d\n%s", code, stderr)
+	}
+	startUntilStep(t, append(args, "--out", killed), 7, syscall.SIGKILL)
+	steps, _ := run.Checkpoints(killed)
+	entries, _ := os.ReadDir(filepath.Join(killed, run.CheckpointsDir))
+	t.Logf("after the kill: checkpoints %v, %d entries in checkpoints/", steps, len(entries))
+	if out, err := exec.Command(qloraBin, "resume", killed).CombinedOutput(); err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	want, got := trajectory(t, ref), trajectory(t, killed)
+	for step := 1; step <= 12; step++ {
+		if math.Float64bits(got[step]) != math.Float64bits(want[step]) {
+			t.Errorf("step %d: loss %v after the kill and resume, %v uninterrupted", step, got[step], want[step])
+		}
+	}
+}
