@@ -101,39 +101,14 @@ func writeTokenStats(w io.Writer, s storage.TokenStats) {
 }
 
 func runDatasetsList(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("datasets list", "[--json]", stderr)
-	lf := addLibraryFlags(fs, false)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if pos, err := parseInterspersed(fs, args); err != nil {
-		return err
-	} else if len(pos) != 0 {
-		return fmt.Errorf("%w: qlora datasets list [--json]", errUsage)
-	}
-	lib, err := lf.open()
-	if err != nil {
-		return err
-	}
-	defer lib.Close()
-	datasets, err := lib.Datasets()
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if datasets == nil {
-			datasets = []storage.Dataset{}
-		}
-		return writeJSON(stdout, datasets)
-	}
-	if len(datasets) == 0 {
-		fmt.Fprintln(stdout, "no datasets yet: qlora datasets add FILE")
-		return nil
-	}
-	w := table(stdout)
-	fmt.Fprintln(w, "NAME\tFORMAT\tSHAPE\tROWS\tSIZE\tADDED")
-	for _, d := range datasets {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", d.Name, d.Format, d.Shape, d.Rows, sizeText(d.File.Size), when(d.Added))
-	}
-	return w.Flush()
+	return listing[storage.Dataset]{
+		name: "datasets list", empty: "no datasets yet: qlora datasets add FILE",
+		header: "NAME\tFORMAT\tSHAPE\tROWS\tSIZE\tADDED",
+		fetch:  (*storage.Library).Datasets,
+		row: func(d storage.Dataset) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%d\t%s\t%s", d.Name, d.Format, d.Shape, d.Rows, sizeText(d.File.Size), when(d.Added))
+		},
+	}.run(args, stdout, stderr)
 }
 
 func runDatasetsShow(args []string, stdout, stderr io.Writer) error {

@@ -191,3 +191,49 @@ func notFoundHint(err error, kind, arg, list string) error {
 	}
 	return err
 }
+
+// listing is one `qlora X list` command: how to fetch the records, what to say when there are none,
+// and the table's header and rows.
+type listing[T any] struct {
+	name, empty, header string
+	fetch               func(*storage.Library) ([]T, error)
+	row                 func(T) string
+}
+
+// run parses `X list [--json]`, reads the records in one short library session and prints them as
+// JSON (an empty list, never null) or a table.
+func (l listing[T]) run(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags(l.name, "[--json]", stderr)
+	lf := addLibraryFlags(fs, false)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if pos, err := parseInterspersed(fs, args); err != nil {
+		return err
+	} else if len(pos) != 0 {
+		return fmt.Errorf("%w: qlora %s [--json]", errUsage, l.name)
+	}
+	lib, err := lf.open()
+	if err != nil {
+		return err
+	}
+	defer lib.Close()
+	records, err := l.fetch(lib)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if records == nil {
+			records = []T{}
+		}
+		return writeJSON(stdout, records)
+	}
+	if len(records) == 0 {
+		fmt.Fprintln(stdout, l.empty)
+		return nil
+	}
+	w := table(stdout)
+	fmt.Fprintln(w, l.header)
+	for _, r := range records {
+		fmt.Fprintln(w, l.row(r))
+	}
+	return w.Flush()
+}

@@ -70,47 +70,21 @@ func runModelsAdd(args []string, stdout, stderr io.Writer) error {
 }
 
 func runModelsList(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("models list", "[--json]", stderr)
-	lf := addLibraryFlags(fs, false)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if pos, err := parseInterspersed(fs, args); err != nil {
-		return err
-	} else if len(pos) != 0 {
-		return fmt.Errorf("%w: qlora models list [--json]", errUsage)
-	}
-	lib, err := lf.open()
-	if err != nil {
-		return err
-	}
-	defer lib.Close()
-	models, err := lib.Models()
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if models == nil {
-			models = []storage.Model{}
-		}
-		return writeJSON(stdout, models)
-	}
-	if len(models) == 0 {
-		fmt.Fprintln(stdout, "no models yet: qlora models add DIR")
-		return nil
-	}
-	w := table(stdout)
-	fmt.Fprintln(w, "NAME\tARCHITECTURE\tPARAMETERS\tSIZE\tQUANTIZED\tFILES")
-	for _, m := range models {
-		quant := "no"
-		if m.Quantization != "" {
-			quant = "nf4"
-		}
-		where := m.Path
-		if m.Copied {
-			where = "(in the library)"
-		}
-		fmt.Fprintf(w, "%s\t%s %dL\t%s\t%s\t%s\t%s\n", m.Name, m.Architecture, m.Layers, countText(m.Parameters), sizeText(m.Bytes()), quant, where)
-	}
-	return w.Flush()
+	return listing[storage.Model]{
+		name: "models list", empty: "no models yet: qlora models add DIR",
+		header: "NAME\tARCHITECTURE\tPARAMETERS\tSIZE\tQUANTIZED\tFILES",
+		fetch:  (*storage.Library).Models,
+		row: func(m storage.Model) string {
+			quant, where := "no", m.Path
+			if m.Quantization != "" {
+				quant = "nf4"
+			}
+			if m.Copied {
+				where = "(in the library)"
+			}
+			return fmt.Sprintf("%s\t%s %dL\t%s\t%s\t%s\t%s", m.Name, m.Architecture, m.Layers, countText(m.Parameters), sizeText(m.Bytes()), quant, where)
+		},
+	}.run(args, stdout, stderr)
 }
 
 // modelShow is what `models show --json` prints: the record and the runs that use it.

@@ -36,43 +36,20 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 }
 
 func runRunsList(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("runs list", "[--json]", stderr)
-	lf := addLibraryFlags(fs, false)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if pos, err := parseInterspersed(fs, args); err != nil {
-		return err
-	} else if len(pos) != 0 {
-		return fmt.Errorf("%w: qlora runs list [--json]", errUsage)
-	}
-	lib, err := lf.open()
-	if err != nil {
-		return err
-	}
-	defer lib.Close()
-	if err := lib.Refresh(); err != nil {
-		return err
-	}
-	runs, err := lib.Runs()
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if runs == nil {
-			runs = []storage.Run{}
-		}
-		return writeJSON(stdout, runs)
-	}
-	if len(runs) == 0 {
-		fmt.Fprintln(stdout, "no runs yet: qlora train --model NAME --data NAME")
-		return nil
-	}
-	w := table(stdout)
-	fmt.Fprintln(w, "ID\tNAME\tSTATUS\tSTEP\tLOSS\tEVAL LOSS\tMODEL\tDATASET\tCREATED")
-	for _, r := range runs {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Status, r.Step, r.TotalSteps,
-			optFloat(r.Loss), optFloat(r.EvalLoss), orPath(r.Model, r.BaseModel), orPath(r.Dataset, r.Data), when(r.Created))
-	}
-	return w.Flush()
+	return listing[storage.Run]{
+		name: "runs list", empty: "no runs yet: qlora train --model NAME --data NAME",
+		header: "ID\tNAME\tSTATUS\tSTEP\tLOSS\tEVAL LOSS\tMODEL\tDATASET\tCREATED",
+		fetch: func(lib *storage.Library) ([]storage.Run, error) {
+			if err := lib.Refresh(); err != nil { // index what running engines appended since
+				return nil, err
+			}
+			return lib.Runs()
+		},
+		row: func(r storage.Run) string {
+			return fmt.Sprintf("%d\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s", r.ID, r.Name, r.Status, r.Step, r.TotalSteps,
+				optFloat(r.Loss), optFloat(r.EvalLoss), orPath(r.Model, r.BaseModel), orPath(r.Dataset, r.Data), when(r.Created))
+		},
+	}.run(args, stdout, stderr)
 }
 
 // runShow is what `runs show --json` prints.
