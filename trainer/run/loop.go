@@ -50,8 +50,25 @@ func Train(ctx context.Context, cfg Config, opt Options) (Result, error) {
 	return s.loop(ctx)
 }
 
-// loop trains step after step, evaluating and checkpointing on schedule.
-func (s *session) loop(ctx context.Context) (Result, error) {
+// outOfMemory is what a backend panics with when an allocation does not fit (the CUDA backend's
+// *cuda.OutOfMemoryError); its message carries the planner's figures and what to change.
+type outOfMemory interface {
+	error
+	OutOfMemory() bool
+}
+
+// loop trains step after step, evaluating and checkpointing on schedule. A backend running out of
+// memory mid-run ends the run as failed with its reason, keeping the checkpoints written so far.
+func (s *session) loop(ctx context.Context) (res Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			oom, ok := r.(outOfMemory)
+			if !ok || !oom.OutOfMemory() {
+				panic(r)
+			}
+			res, err = s.fail(oom)
+		}
+	}()
 	for s.state.Step < s.state.TotalSteps {
 		if ctx.Err() != nil {
 			return s.end(Stopped, "stopped by a signal")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/qlora-studio/qlora-studio/internal/fixtures"
@@ -128,4 +129,36 @@ func mean(v []float64) float64 {
 		s += x
 	}
 	return s / float64(len(v))
+}
+
+// oomBackend runs out of memory at its first optimizer update, as a GPU backend may mid-run.
+type oomBackend struct{ backend.Backend }
+
+type oomError struct{}
+
+func (oomError) Error() string {
+	return "out of GPU memory: the plan says 50 GiB; lower max_seq_length"
+}
+func (oomError) OutOfMemory() bool { return true }
+
+func (oomBackend) AdamWStep(params, grads, m, v backend.Tensor, h backend.AdamW) { panic(oomError{}) }
+
+// TestTrain_OutOfMemoryFails ensures a backend that runs out of memory mid-run ends the run as
+// failed with the backend's reason, instead of crashing the process.
+func TestTrain_OutOfMemoryFails(t *testing.T) {
+	modelDir, data := tinyModelDir(t), capitalsData(t, 8)
+	cfg, err := Layers{Sets: []string{"base_model=" + modelDir, "dataset=" + data, "max_steps=3", "max_seq_length=64",
+		"lora_r=4", "chat_template=chatml", "gradient_checkpointing=false"}}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	res, err := Train(context.Background(), cfg, Options{Dir: dir, Backend: oomBackend{cpu.New[float32]()}})
+	if err == nil || res.Status != Failed || !strings.Contains(res.Reason, "lower max_seq_length") {
+		t.Fatalf("result %+v, error %v", res, err)
+	}
+	events, _ := ReadEvents(filepath.Join(dir, EventsFile))
+	if last := events[len(events)-1]; last.Type != EventFailed || !strings.Contains(last.Reason, "out of GPU memory") {
+		t.Errorf("last event %+v", last)
+	}
 }
