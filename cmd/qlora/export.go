@@ -9,12 +9,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/qlora-studio/qlora-studio/storage"
 	"github.com/qlora-studio/qlora-studio/trainer/export"
 	"github.com/qlora-studio/qlora-studio/trainer/gguf"
+	"github.com/qlora-studio/qlora-studio/trainer/run"
 	"github.com/qlora-studio/qlora-studio/trainer/safetensors"
 )
 
@@ -33,6 +36,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "folder to create (must not exist)")
 	shardGB := fs.Float64("max-shard-gb", 0, "largest safetensors shard, in GiB (default 5; 2 for bnb4)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	lf := addLibraryFlags(fs, true)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -53,6 +57,11 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	if !lf.off {
+		if err := recordExport(lf, res); err != nil {
+			fmt.Fprintf(stderr, "warning: the export is written, but not recorded in the library: %v\n", err)
+		}
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
@@ -120,3 +129,32 @@ func describeExport(r export.Result) string {
 }
 
 var dtypeWord = map[safetensors.DType]string{safetensors.BF16: "bf16", safetensors.F16: "f16", safetensors.F32: "f32"}
+
+// libraryKinds are the library's names of the export formats.
+var libraryKinds = map[export.Format]string{export.PEFT: "peft", export.Merged: "merged", export.BnB4: "bnb-4bit", export.GGUF: "gguf"}
+
+// recordExport lists the export on its run in the library. An export of a run the library does not
+// know (a bare adapter folder, a run trained with --no-library) is not recorded.
+func recordExport(lf *libraryFlags, res export.Result) error {
+	lib, err := lf.open()
+	if err != nil {
+		return err
+	}
+	defer lib.Close()
+	runDir, err := filepath.Abs(res.Checkpoint)
+	if err != nil {
+		return err
+	}
+	if filepath.Base(filepath.Dir(runDir)) == run.CheckpointsDir {
+		runDir = filepath.Dir(filepath.Dir(runDir))
+	}
+	r, err := lib.FindRun(runDir)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = lib.AddExport(storage.Export{Run: r.ID, Kind: libraryKinds[res.Format], Path: res.Path, Step: res.Step, Bytes: res.Bytes})
+	return err
+}

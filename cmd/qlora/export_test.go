@@ -294,4 +294,13 @@ func TestExport_GGUF(t *testing.T) {
 		}
 		f.Close()
 	}
+	stdout, stderr, code := qlora(t, "runs", "show", runDir, "--json")
+	var shown struct {
+		Exports []struct {
+			Kind string `json:"kind"`
+		} `json:"exports"`
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &shown) != nil || len(shown.Exports) != 2 || shown.Exports[0].Kind != "gguf" {
+		t.Errorf("the library lists the run's exports as %+v (exit %d, %s)", shown.Exports, code, stderr)
+	}
 }
