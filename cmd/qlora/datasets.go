@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -156,27 +155,7 @@ func runDatasetsShow(args []string, stdout, stderr io.Writer) error {
 }
 
 func runDatasetsRm(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("datasets rm", "NAME [--force]", stderr)
-	lf := addLibraryFlags(fs, false)
-	force := fs.Bool("force", false, "remove it even though runs used it (they keep its name)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return fmt.Errorf("%w: qlora datasets rm NAME [--force]", errUsage)
-	}
-	lib, err := lf.open()
-	if err != nil {
-		return err
-	}
-	defer lib.Close()
-	if err := lib.RemoveDataset(pos[0], *force); err != nil {
-		if errors.Is(err, storage.ErrInUse) {
-			return fmt.Errorf("%w (--force)", err)
-		}
-		return err
-	}
-	fmt.Fprintf(stdout, "removed dataset %s and its copy\n", pos[0])
-	return nil
+	return removal{name: "datasets rm", remove: func(lib *storage.Library, name string, force bool) (string, error) {
+		return "removed dataset " + name + " and its copy", lib.RemoveDataset(name, force)
+	}}.run(args, stdout, stderr)
 }

@@ -237,3 +237,39 @@ func (l listing[T]) run(args []string, stdout, stderr io.Writer) error {
 	}
 	return w.Flush()
 }
+
+// removal is one `qlora X rm NAME [--force]` command: remove takes the record out of the library and
+// says what became of its files.
+type removal struct {
+	name   string // "models rm"
+	remove func(lib *storage.Library, name string, force bool) (string, error)
+}
+
+// run parses the arguments, removes the record in one short library session, and prints what
+// happened; a record in use is refused, pointing at --force.
+func (r removal) run(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags(r.name, "NAME [--force]", stderr)
+	lf := addLibraryFlags(fs, false)
+	force := fs.Bool("force", false, "remove it even though runs used it (they keep its name)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: qlora %s NAME [--force]", errUsage, r.name)
+	}
+	lib, err := lf.open()
+	if err != nil {
+		return err
+	}
+	defer lib.Close()
+	done, err := r.remove(lib, pos[0], *force)
+	if errors.Is(err, storage.ErrInUse) {
+		return fmt.Errorf("%w (--force)", err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, done)
+	return nil
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -154,37 +153,19 @@ func runModelsShow(args []string, stdout, stderr io.Writer) error {
 }
 
 func runModelsRm(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("models rm", "NAME [--force]", stderr)
-	lf := addLibraryFlags(fs, false)
-	force := fs.Bool("force", false, "remove it even though runs used it (they keep its name)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return fmt.Errorf("%w: qlora models rm NAME [--force]", errUsage)
-	}
-	lib, err := lf.open()
-	if err != nil {
-		return err
-	}
-	defer lib.Close()
-	m, err := lib.Model(pos[0])
-	if err != nil {
-		return err
-	}
-	if err := lib.RemoveModel(pos[0], *force); err != nil {
-		if errors.Is(err, storage.ErrInUse) {
-			return fmt.Errorf("%w (--force)", err)
+	return removal{name: "models rm", remove: func(lib *storage.Library, name string, force bool) (string, error) {
+		m, err := lib.Model(name)
+		if err != nil {
+			return "", err
 		}
-		return err
-	}
-	if m.Copied {
-		fmt.Fprintf(stdout, "removed model %s and its copy\n", m.Name)
-	} else {
-		fmt.Fprintf(stdout, "removed model %s (its folder %s stays)\n", m.Name, m.Path)
-	}
-	return nil
+		if err := lib.RemoveModel(name, force); err != nil {
+			return "", err
+		}
+		if m.Copied {
+			return fmt.Sprintf("removed model %s and its copy", m.Name), nil
+		}
+		return fmt.Sprintf("removed model %s (its folder %s stays)", m.Name, m.Path), nil
+	}}.run(args, stdout, stderr)
 }
 
 func yesNo(b bool) string {
