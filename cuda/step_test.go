@@ -3,11 +3,9 @@
 package cuda_test
 
 import (
-	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 
 	"github.com/qlora-studio/qlora-studio/cuda"
@@ -19,22 +17,6 @@ import (
 	"github.com/qlora-studio/qlora-studio/trainer/optim"
 	"github.com/qlora-studio/qlora-studio/trainer/plan"
 )
-
-// bf16Skip: the conformance suite makes some tensors the model makes with NewFP32 (attention's
-// lse, the optimizers' parameters, moments and absmax) with New, and shifts CrossEntropy's logits
-// by ±100 after rounding them to bf16. On a bf16 New those groups measure bf16 storage rather than
-// the kernels (lse rounded to bf16 moves exp(s − lse) by up to 8%; 8-bit codes move at their
-// midpoints), and fail. TestConformance_FP32 runs them. Until backendtest makes those tensors with
-// NewFP32, the BF16 run skips them, unless -test.skip says otherwise.
-const bf16Skip = `^TestConformance_BF16$/^(Attention|CrossEntropy|AdamW8bitStep)$`
-
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if f := flag.Lookup("test.skip"); f != nil && f.Value.String() == "" {
-		f.Value.Set(bf16Skip)
-	}
-	os.Exit(m.Run())
-}
 
 // stepResult is what one training step gives on a backend.
 type stepResult struct {

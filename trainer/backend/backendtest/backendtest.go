@@ -136,6 +136,24 @@ func (p *pair) zeros(n int) dual {
 	return dual{got: p.got.New(n), ref: p.ref.New(n), n: n}
 }
 
+// uploadFP32 puts x on both backends in NewFP32 tensors: what the model keeps in float32 (lse,
+// losses, adapter parameters and gradients, optimizer states), so that a backend with 16-bit New
+// is measured on its kernels, not on a rounding the model never does.
+func (p *pair) uploadFP32(x []float64) dual {
+	d := p.zerosFP32(len(x))
+	p.got.Upload(d.got, x)
+	p.ref.Upload(d.ref, x)
+	return d
+}
+
+// randomFP32 is uploadFP32(values(n, scale)).
+func (p *pair) randomFP32(n int, scale float64) dual { return p.uploadFP32(p.values(n, scale)) }
+
+// zerosFP32 is a zeroed NewFP32 tensor on both backends.
+func (p *pair) zerosFP32(n int) dual {
+	return dual{got: p.got.NewFP32(n), ref: p.ref.NewFP32(n), n: n}
+}
+
 // download returns the tensor's values on each backend.
 func (p *pair) download(d dual) (got, ref []float64) {
 	got, ref = make([]float64, d.n), make([]float64, d.n)

@@ -36,19 +36,10 @@ func (p *pair) sub(t *testing.T) *pair {
 	return &q
 }
 
-// randomFP32 is values(n, scale) in NewFP32 tensors: parameters and their gradients.
-func (p *pair) randomFP32(n int, scale float64) dual {
-	x := p.values(n, scale)
-	d := dual{got: p.got.NewFP32(n), ref: p.ref.NewFP32(n), n: n}
-	p.got.Upload(d.got, x)
-	p.ref.Upload(d.ref, x)
-	return d
-}
-
 // gradFP32 is a NewFP32 gradient buffer started as prefill says.
 func (p *pair) gradFP32(n int, prefill string) dual {
 	if prefill == "zeroed" {
-		return dual{got: p.got.NewFP32(n), ref: p.ref.NewFP32(n), n: n}
+		return p.zerosFP32(n)
 	}
 	return p.randomFP32(n, 1)
 }
@@ -91,7 +82,7 @@ func testRMSNormWeightBackward(p *pair, full func(backend.Backend) backend.FullT
 	for _, s := range []struct{ n, c int }{{5, 37}, {1, 5}, {700, 130}} {
 		name := fmt.Sprintf("n=%d c=%d", s.n, s.c)
 		x, w := p.random(s.n*s.c, 3), p.randomFP32(s.c, 1)
-		out, rstd := p.zeros(s.n*s.c), dual{got: p.got.NewFP32(s.n), ref: p.ref.NewFP32(s.n), n: s.n}
+		out, rstd := p.zeros(s.n*s.c), p.zerosFP32(s.n)
 		p.both(func(b backend.Backend, at side) { b.RMSNorm(at(out), at(rstd), at(x), at(w), s.n, s.c, 1e-5) })
 		dout := p.random(s.n*s.c, 1)
 		for _, pre := range prefills {

@@ -94,9 +94,9 @@ func (p *pair) optimGrads(n, step int, nonFinite bool) []float64 {
 func testAdamWStep(p *pair) {
 	const n = 1001
 	for hi, h := range optimHypers {
-		params, m, v := p.random(n, 1), p.zeros(n), p.zeros(n)
+		params, m, v := p.randomFP32(n, 1), p.zerosFP32(n), p.zerosFP32(n)
 		for step := 1; step <= 4; step++ {
-			g := p.upload(p.optimGrads(n, step, false))
+			g := p.uploadFP32(p.optimGrads(n, step, false))
 			h.Step = step
 			p.both(func(b backend.Backend, at side) { b.AdamWStep(at(params), at(g), at(m), at(v), h) })
 			what := fmt.Sprintf("hyper %d step %d", hi, step)
@@ -111,8 +111,8 @@ func testAdamW8bitStep(p *pair) {
 	const n = 5*256 + 77 // a partial last block
 	const blocks = (n + 255) / 256
 	for hi, h := range optimHypers {
-		params := p.random(n, 1)
-		absmax1, absmax2 := p.zeros(blocks), p.zeros(blocks)
+		params := p.randomFP32(n, 1)
+		absmax1, absmax2 := p.zerosFP32(blocks), p.zerosFP32(blocks)
 		c1 := [2]backend.Bytes{p.got.NewBytes(n), p.ref.NewBytes(n)}
 		c2 := [2]backend.Bytes{p.got.NewBytes(n), p.ref.NewBytes(n)}
 		before := make([]float64, n)
@@ -123,7 +123,7 @@ func testAdamW8bitStep(p *pair) {
 			p.syncBytesFromRef(c1, n)
 			p.syncBytesFromRef(c2, n)
 			gv := p.optimGrads(n, step, true)
-			g := p.upload(gv)
+			g := p.uploadFP32(gv)
 			h.Step = step
 			p.got.Download(before, params.got)
 			p.got.AdamW8bitStep(params.got, g.got, c1[0], c2[0], absmax1.got, absmax2.got, h)
