@@ -32,6 +32,10 @@ type driver interface {
 	launch(k *kernel, grid, block [3]uint32, args []uint64)
 	gemm(g *gemmCall)
 	setWorkspace(p devicePtr, bytes int64)
+	// startProfile times every launch and GEMM from now on; stopProfile waits for them and
+	// returns their times, in launch order.
+	startProfile()
+	stopProfile() []timedSpan
 	// track and untrack tell the emulator which memory the kernels may touch; no-ops on a GPU.
 	track(p devicePtr, bytes int64)
 	untrack(p devicePtr)

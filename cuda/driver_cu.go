@@ -29,6 +29,7 @@ type cuDriver struct {
 	syncEach  bool
 	recent    []string // the last kernels launched, for the message when one fails
 	desc      string
+	prof      *eventProfile // while profiling
 }
 
 // stagingBytes is the pinned buffer every upload and download passes through, in pieces.
@@ -157,15 +158,20 @@ func (d *cuDriver) launch(k *kernel, grid, block [3]uint32, args []uint64) {
 	if len(d.recent) > 8 {
 		d.recent = d.recent[1:]
 	}
-	err := d.function(k).Launch(int(grid[0]), int(grid[1]), int(grid[2]), int(block[0]), int(block[1]), int(block[2]), 0, d.stream, params)
-	d.check("launching "+k.String(), err)
+	fn := d.function(k)
+	d.timed(k.name, func() {
+		err := fn.Launch(int(grid[0]), int(grid[1]), int(grid[2]), int(block[0]), int(block[1]), int(block[2]), 0, d.stream, params)
+		d.check("launching "+k.String(), err)
+	})
 	if d.syncEach {
 		d.synchronize()
 	}
 }
 
 func (d *cuDriver) gemm(g *gemmCall) {
-	if st := d.blas.gemmEx(g); st != 0 {
+	var st int
+	d.timed(gemmName(g), func() { st = d.blas.gemmEx(g) })
+	if st != 0 {
 		panic(fmt.Sprintf("cuda: cublasGemmEx(m=%d n=%d k=%d, types %d·%d→%d, ld %d %d %d): cuBLAS status %d",
 			g.m, g.n, g.k, g.aType, g.bType, g.cType, g.lda, g.ldb, g.ldc, st))
 	}

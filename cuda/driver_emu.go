@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/qlora-studio/qlora-studio/cuda/internal/emu"
 )
@@ -14,6 +15,8 @@ import (
 type emuDriver struct {
 	total    int64
 	reserved int64
+	spans    []timedSpan // while profiling, else nil
+	profile  bool
 }
 
 // emuMemory is the emulated GPU's size (host memory, committed only where touched).
@@ -48,20 +51,45 @@ func (d *emuDriver) launch(k *kernel, grid, block [3]uint32, args []uint64) {
 	if len(args) != k.params {
 		panic(fmt.Sprintf("cuda: %s takes %d parameters, given %d", k, k.params, len(args)))
 	}
-	if err := emu.Launch(k.name, grid, block, 0, args); err != nil {
-		panic(fmt.Errorf("cuda: %s: %w", k, err))
-	}
+	d.timed(k.name, func() {
+		if err := emu.Launch(k.name, grid, block, 0, args); err != nil {
+			panic(fmt.Errorf("cuda: %s: %w", k, err))
+		}
+	})
 }
 
 func (d *emuDriver) gemm(g *gemmCall) {
-	if st := emu.GemmEx(b2i(g.transA), b2i(g.transB), g.m, g.n, g.k, g.alpha, uintptr(g.a), g.aType, g.lda,
-		uintptr(g.b), g.bType, g.ldb, g.beta, uintptr(g.c), g.cType, g.ldc); st != 0 {
+	var st int
+	d.timed(gemmName(g), func() {
+		st = emu.GemmEx(b2i(g.transA), b2i(g.transB), g.m, g.n, g.k, g.alpha, uintptr(g.a), g.aType, g.lda,
+			uintptr(g.b), g.bType, g.ldb, g.beta, uintptr(g.c), g.cType, g.ldc)
+	})
+	if st != 0 {
 		panic(fmt.Sprintf("cuda: cublasGemmEx(m=%d n=%d k=%d, types %d·%d→%d, ld %d %d %d): cuBLAS status %d",
 			g.m, g.n, g.k, g.aType, g.bType, g.cType, g.lda, g.ldb, g.ldc, st))
 	}
 }
 
 func (d *emuDriver) setWorkspace(devicePtr, int64) {}
+
+// The emulator runs each launch to its end before returning, so the host clock times it.
+func (d *emuDriver) startProfile() { d.profile = true }
+
+func (d *emuDriver) timed(name string, launch func()) {
+	if !d.profile {
+		launch()
+		return
+	}
+	start := time.Now()
+	launch()
+	d.spans = append(d.spans, timedSpan{name: name, seconds: time.Since(start).Seconds()})
+}
+
+func (d *emuDriver) stopProfile() []timedSpan {
+	spans := d.spans
+	d.profile, d.spans = false, nil
+	return spans
+}
 
 func (d *emuDriver) track(p devicePtr, bytes int64) { emu.Track(uintptr(p), bytes) }
 func (d *emuDriver) untrack(p devicePtr)            { emu.Untrack(uintptr(p)) }

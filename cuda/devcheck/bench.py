@@ -180,10 +180,39 @@ def cmd_table(args):
                      f"{gib(engine_peak)} | {gib(r.get('planned_bytes'))} | {mfu} |")
     lines += ["", "MFU = 6 × parameters × tokens/s ÷ the measured bf16 matmul rate; sequence length, steps and "
               "LoRA (r 16, all seven projections, gradient checkpointing) are the same for both engines."]
+    for shape, engine, r, _ in sorted(rows, key=lambda x: x[0]):
+        if r.get("kernels"):
+            lines += [""] + where_time_goes(r)
     text = "\n".join(lines) + "\n"
     with open(args.out, "w") as f:
         f.write(text)
     sys.stdout.write(text)
+
+
+# Kernel families of `qlora-cuda bench --profile`, by name prefix.
+FAMILIES = [("attention", "attention"), ("GEMM (cuBLAS)", "gemm"), ("NF4 dequantize", "nf4_dequantize"),
+            ("cast fp32→bf16", "cast"), ("cross-entropy", "cross_entropy")]
+
+
+def where_time_goes(r):
+    """One profiled step of qlora-cuda: the kernel families, then the ten longest entries."""
+    wall = r["profiled_step_s"]
+    kernels = r["kernels"]
+    device = sum(k["s"] for k in kernels)
+    fam = {}
+    for k in kernels:
+        name = next((f for f, prefix in FAMILIES if k["name"].startswith(prefix)), "other kernels")
+        calls, secs = fam.get(name, (0, 0.0))
+        fam[name] = (calls + k["calls"], secs + k["s"])
+    out = [f"Where the time goes, {r['shape']}: one profiled step, {wall * 1e3:.0f} ms wall, "
+           f"{device * 1e3:.0f} ms on the device (CUDA events per launch)", "",
+           "| kernels | calls | ms | share of the step |", "|---|---:|---:|---:|"]
+    for name, (calls, secs) in sorted(fam.items(), key=lambda x: -x[1][1]):
+        out.append(f"| {name} | {calls} | {secs * 1e3:.1f} | {100 * secs / wall:.1f}% |")
+    out.append(f"| host (launches, waits) | | {(wall - device) * 1e3:.1f} | {100 * (wall - device) / wall:.1f}% |")
+    out += ["", "| longest | calls | ms |", "|---|---:|---:|"]
+    out += [f"| {k['name']} | {k['calls']} | {k['s'] * 1e3:.1f} |" for k in kernels[:10]]
+    return out
 
 
 def main():

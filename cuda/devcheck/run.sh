@@ -6,16 +6,18 @@
 #   bin/devcheck/cuda.test    the cuda package's tests built with -tags cuda (go test -c)
 #
 # Usage, from the repository root:  cuda/devcheck/run.sh [parity] [step] [bench]   (default: all)
+# SHAPES="llama-1b llama-3b llama-8b" (the default) picks the bench's shapes.
 #
 #   parity  the conformance suite against the CPU backend, in bf16 and in fp32 storage, with every
 #           launch synchronised so that a failing kernel names itself; and the PTX checks (ptxas
 #           for sm_80, sm_86, sm_89, sm_90 where the machine has one)
 #   step    one training step of a tiny model on both backends: loss, gradient norm, every adapter
-#           gradient and updated adapter agree; twice the same bits; and the planner's CUDA figures
-#           equal what the backend allocates, to the byte
+#           gradient and updated adapter agree; twice the same bits; the same bits when profiled;
+#           and the planner's CUDA figures equal what the backend allocates, to the byte
 #   bench   Llama 1B, 3B and 8B shapes with random weights, 2048 tokens, gradient checkpointing,
 #           LoRA r 16 on all seven projections: qlora-cuda (NF4 base) and transformers + PEFT (bf16
-#           base) in the same call; tokens/s, peak memory (NVML, the engine's, the plan), MFU
+#           base) in the same call; tokens/s, peak memory (NVML, the engine's, the plan), MFU; and
+#           where qlora-cuda's time goes: one more step timed kernel by kernel (bench --profile)
 #
 # Each part fits in under 5 minutes. $OUT (a temporary folder if unset) receives at most seven files,
 # so that a device machine returns them all: environment.log, parity.log, step.log, bench.log (every
@@ -75,17 +77,18 @@ for part in "${parts[@]}"; do
 		;;
 	step)
 		note "== step: a tiny model's training step on both backends; the plan against the allocations"
-		gotest step 280s -test.run '^(TestStep_MatchesCPU|TestPlan_MatchesAllocations)$'
+		gotest step 280s -test.run '^(TestStep_MatchesCPU|TestPlan_MatchesAllocations|TestProfile_TimesEveryLaunch)$'
 		;;
 	bench)
-		note "== bench: qlora-cuda and transformers+peft, Llama 1B/3B/8B shapes, 2048 tokens"
+		note "== bench: qlora-cuda and transformers+peft, ${SHAPES:-llama-1b llama-3b llama-8b}, 2048 tokens"
 		start=$SECONDS
 		verdict=ok
-		for shape in llama-1b llama-3b llama-8b; do
+		shapes=${SHAPES:-llama-1b llama-3b llama-8b}
+		for shape in $shapes; do
 			nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$work/nvml-$shape.csv" 2>/dev/null &
 			sampler=$!
 			sleep 0.5
-			timeout 150s "$bin/qlora-cuda" bench --backend cuda --shape "$shape" --seq 2048 --steps 3 --json \
+			timeout 150s "$bin/qlora-cuda" bench --backend cuda --shape "$shape" --seq 2048 --steps 3 --profile --json \
 				>"$work/bench-$shape.raw" 2>"$work/bench-$shape.log"
 			rc=$?
 			kill $sampler 2>/dev/null
@@ -106,7 +109,7 @@ print(json.dumps(r))
 EOF
 			[ $rc -ne 0 ] && failed=1 && verdict="FAILED ($shape)"
 		done
-		PYTHONUNBUFFERED=1 timeout 200s python3 cuda/devcheck/bench.py peft --shapes llama-1b,llama-3b,llama-8b \
+		PYTHONUNBUFFERED=1 timeout 200s python3 cuda/devcheck/bench.py peft --shapes "${shapes// /,}" \
 			--seq 2048 --steps 3 --out "$work/peft.json" 2>"$work/peft.log" || {
 			echo "transformers+peft baseline failed: $(tail -3 "$work/peft.log")"
 			failed=1

@@ -49,11 +49,34 @@ type BenchResult struct {
 	PeakBytes      int64   `json:"peak_bytes"`                // the backend's memory in use, or the process's peak RSS
 	AllocatedBytes int64   `json:"allocated_bytes,omitempty"` // what the backend allocated, where it counts (the CPU)
 	PlannedBytes   int64   `json:"planned_bytes"`             // what the planner says the run takes
+	// With Profile: one more step, timed kernel by kernel, and its wall time (the difference is
+	// the host's share: launches, waits, the optimizer's download of the norm).
+	Kernels             []backend.KernelTime `json:"kernels,omitempty"`
+	ProfiledStepSeconds float64              `json:"profiled_step_s,omitempty"`
+}
+
+// BenchSpec is what to benchmark: a shape of BenchShapes, tokens per step, measured steps (after
+// one warm-up), and whether to profile one more step kernel by kernel.
+type BenchSpec struct {
+	Shape         string
+	SeqLen, Steps int
+	Profile       bool
+}
+
+// profiler is a backend that times its device work kernel by kernel (the CUDA backend).
+type profiler interface {
+	StartProfile()
+	StopProfile() []backend.KernelTime
 }
 
 // Bench times LoRA training steps (forward, backward, clipping, AdamW) of a named shape with random
 // weights: NF4 base, r 16 on all seven projections, gradient checkpointing, one sequence of seqLen.
-func Bench(be backend.Backend, kind, shape string, seqLen, steps int) (BenchResult, error) {
+func Bench(be backend.Backend, kind string, spec BenchSpec) (BenchResult, error) {
+	shape, seqLen, steps := spec.Shape, spec.SeqLen, spec.Steps
+	prof, canProfile := be.(profiler)
+	if spec.Profile && !canProfile {
+		return BenchResult{}, fmt.Errorf("bench --profile: the %s backend cannot time its kernels", be.Name())
+	}
 	js, ok := BenchShapes[shape]
 	if !ok {
 		return BenchResult{}, fmt.Errorf("no bench shape %q; the shapes are %s", shape, strings.Join(BenchShapeNames(), ", "))
@@ -80,19 +103,32 @@ func Bench(be backend.Backend, kind, shape string, seqLen, steps int) (BenchResu
 		optim.ClipGradNorm(be, m.Grads(), 1)
 		opt.Step(1e-4)
 	}
+	// finish waits for the device: the last optimizer step is queued, not done, when Step returns.
+	one := make([]float64, 1)
+	finish := func() { be.Download(one, be.View(m.Params(), 0, 1)) }
 	step(0) // warm-up: sizes the arenas
+	finish()
 	start := time.Now()
 	for i := 1; i <= steps; i++ {
 		step(i)
 	}
+	finish()
 	secs := time.Since(start).Seconds() / float64(steps)
 	p, err := plan.Make(rc.PlanRequest(cfg, kind))
 	if err != nil {
 		return BenchResult{}, err
 	}
-	return BenchResult{Shape: shape, Backend: be.Name(), SeqLen: seqLen, Steps: steps, Parameters: cfg.ParamCount(),
+	r := BenchResult{Shape: shape, Backend: be.Name(), SeqLen: seqLen, Steps: steps, Parameters: cfg.ParamCount(),
 		StepSeconds: secs, TokensPerS: float64(seqLen) / secs, PeakBytes: peakMemory(be), AllocatedBytes: allocated(be),
-		PlannedBytes: p.TotalBytes}, nil
+		PlannedBytes: p.TotalBytes}
+	if spec.Profile {
+		start := time.Now()
+		prof.StartProfile()
+		step(steps + 1)
+		r.Kernels = prof.StopProfile()
+		r.ProfiledStepSeconds = time.Since(start).Seconds()
+	}
+	return r, nil
 }
 
 // benchModel builds the model from random in-memory weights, with its optimizer.
