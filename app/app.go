@@ -87,6 +87,10 @@ func Run() error {
 			bridge.Problem(fmt.Errorf("reading the runs left by the last session: %w", err))
 		}
 	}()
+	toured := make(chan error, 1)
+	if os.Getenv(tourEnv) == "1" {
+		go func() { toured <- tour(a, main, os.Stdin, os.Stdout) }()
+	}
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
@@ -99,7 +103,12 @@ func Run() error {
 	w.ShowAndRun()
 	signal.Stop(signals)
 	sup.Shutdown(stopGrace) // runs still going when the window went without asking
-	return nil
+	select {
+	case err := <-toured:
+		return err
+	default:
+		return nil
+	}
 }
 
 // quit closes the app; with runs training, it asks first, then stops them (each writes a
