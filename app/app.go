@@ -55,14 +55,15 @@ func Run() error {
 	a.Settings().SetTheme(ui.NewTheme(choice))
 
 	library := Library{lib}
-	main := ui.NewMain(ui.Deps{Models: lib, Datasets: library, Inspector: library, Runner: ui.Background{}, Window: w})
 	engine, engineErr := FindEngine()
 	engineText := engine.Path
 	if engineErr != nil {
 		engineText = engineErr.Error()
 	}
-	bridge := NewBridge(main, w, engineText)
-	sup := NewSupervisor(library, engine, bridge.Run)
+	var bridge *Bridge // set before any run can start or be adopted
+	sup := NewSupervisor(library, engine, func(u Update) { bridge.Run(u) })
+	main := newMain(w, library, sup, ui.Background{})
+	bridge = NewBridge(main, w, engineText)
 
 	w.SetMainMenu(fyne.NewMainMenu(
 		fyne.NewMenu("File",
@@ -136,6 +137,21 @@ func quit(a fyne.App, w fyne.Window, sup *Supervisor) {
 	}, w)
 	d.SetConfirmText("Stop and quit")
 	d.Show()
+}
+
+// newMain builds the window's screens on the library and the supervisor, and shows a run started
+// from the new-run form with showRun.
+func newMain(w fyne.Window, library Library, sup *Supervisor, runner ui.Runner) *ui.Main {
+	main := ui.NewMain(ui.Deps{Models: library.Library, Datasets: library, Inspector: library, Library: library,
+		Engine: Trainer{Library: library, Supervisor: sup}, Runner: runner, Window: w})
+	main.Train.OnStarted = func(runID uint64) { showRun(main, runID) }
+	return main
+}
+
+// showRun brings a run just started to the front: the Runs tab, where the run view is to open
+// runID (the one place that connects the new-run form to the run view).
+func showRun(main *ui.Main, runID uint64) {
+	main.Show(ui.TabRuns)
 }
 
 // showFatal shows an error that keeps the app from working, and a way out.

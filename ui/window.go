@@ -12,6 +12,8 @@ type Deps struct {
 	Models    ModelStore
 	Datasets  DatasetStore
 	Inspector DatasetInspector
+	Library   TrainStore  // the new-run form's choices
+	Engine    TrainEngine // the new-run form's planner and starter
 	Runner    Runner
 	Window    fyne.Window // the parent of dialogs
 }
@@ -33,6 +35,7 @@ type Main struct {
 	Tabs     *container.AppTabs
 	Models   *Models
 	Datasets *Datasets
+	Train    *Train
 	GPU      *GPUPanel
 
 	engine, gpu *widget.Label
@@ -44,6 +47,7 @@ func NewMain(d Deps) *Main {
 	m := &Main{
 		Models:   NewModels(d.Models, d.Runner, d.Window),
 		Datasets: NewDatasets(d.Datasets, d.Inspector, d.Runner, d.Window),
+		Train:    NewTrain(d.Library, d.Engine, d.Runner, d.Window),
 		GPU:      NewGPUPanel(),
 		engine:   widget.NewLabel(""),
 		gpu:      widget.NewLabel(""),
@@ -53,8 +57,7 @@ func NewMain(d Deps) *Main {
 	m.Tabs = container.NewAppTabs(
 		container.NewTabItemWithIcon(TabModels, theme.StorageIcon(), m.Models.Content()),
 		container.NewTabItemWithIcon(TabDatasets, theme.DocumentIcon(), m.Datasets.Content()),
-		container.NewTabItemWithIcon(TabTrain, theme.MediaPlayIcon(), NewComing(TabTrain,
-			"Choose a model, a dataset and a preset, see the memory plan before anything starts, then start, stop and resume a fine-tune with its loss and GPU memory charted as it runs.").Content()),
+		container.NewTabItemWithIcon(TabTrain, theme.MediaPlayIcon(), m.Train.Content()),
 		container.NewTabItemWithIcon(TabRuns, theme.ListIcon(), NewComing(TabRuns,
 			"Every run in the library: its status, configuration, loss curves side by side, checkpoints, and resume.").Content()),
 		container.NewTabItemWithIcon(TabPlayground, theme.MailComposeIcon(), NewComing(TabPlayground,
@@ -64,6 +67,11 @@ func NewMain(d Deps) *Main {
 		container.NewTabItemWithIcon(TabGPU, theme.ComputerIcon(), m.GPU.Content()),
 	)
 	m.Tabs.SetTabLocation(container.TabLocationLeading)
+	m.Tabs.OnSelected = func(t *container.TabItem) {
+		if t.Text == TabTrain {
+			m.Train.Reload() // models, datasets and presets may have come or gone meanwhile
+		}
+	}
 	status := container.NewBorder(widget.NewSeparator(), nil, nil, m.gpu, m.engine)
 	m.content = container.NewBorder(nil, status, nil, nil, m.Tabs)
 	return m
@@ -90,6 +98,7 @@ func (m *Main) EngineText() string { return m.engine.Text }
 // UpdateGPU shows a GPU reading in the panel and the status bar. It must run on the UI goroutine.
 func (m *Main) UpdateGPU(r GPUReading) {
 	m.GPU.Update(r)
+	m.Train.SetGPU(r)
 	m.gpu.SetText(r.Summary())
 }
 

@@ -8,13 +8,14 @@ import (
 )
 
 // TestWindow_Navigation ensures the window navigates to the screens of all four parts, in order,
-// the ones not built yet saying what they will do, and that the status bar shows the engine and
-// the GPU.
+// the ones not built yet saying what they will do, that the status bar shows the engine and the
+// GPU, and that the new-run form is offered the GPU read.
 func TestWindow_Navigation(t *testing.T) {
 	w := newWindow(t)
 	lib := newLibrary(t)
 	store := app.Library{Library: lib}
-	m := ui.NewMain(ui.Deps{Models: lib, Datasets: store, Inspector: store, Runner: ui.Inline{}, Window: w})
+	m := ui.NewMain(ui.Deps{Models: lib, Datasets: store, Inspector: store, Library: store,
+		Engine: app.Trainer{Library: store}, Runner: ui.Inline{}, Window: w})
 	w.SetContent(m.Content())
 	want := []string{ui.TabModels, ui.TabDatasets, ui.TabTrain, ui.TabRuns, ui.TabPlayground, ui.TabExport, ui.TabGPU}
 	if len(m.Tabs.Items) != len(want) {
@@ -25,7 +26,11 @@ func TestWindow_Navigation(t *testing.T) {
 			t.Errorf("tab %d is %q, want %q", i, got, title)
 		}
 	}
-	for _, title := range []string{ui.TabTrain, ui.TabRuns, ui.TabPlayground, ui.TabExport} {
+	m.Show(ui.TabTrain)
+	if !shows(m.Tabs.Selected().Content, "Choose a model to see the memory its run takes.") {
+		t.Errorf("the %s tab shows %q", ui.TabTrain, texts(m.Tabs.Selected().Content))
+	}
+	for _, title := range []string{ui.TabRuns, ui.TabPlayground, ui.TabExport} {
 		m.Show(title)
 		if !shows(m.Tabs.Selected().Content, title+": coming") {
 			t.Errorf("the %s tab shows %q", title, texts(m.Tabs.Selected().Content))
@@ -35,6 +40,11 @@ func TestWindow_Navigation(t *testing.T) {
 	m.UpdateGPU(ui.GPUReading{})
 	if m.EngineText() != "Engine: /opt/qlora" || m.GPUText() != "No NVIDIA GPU: training will use the CPU" {
 		t.Errorf("status bar %q, %q", m.EngineText(), m.GPUText())
+	}
+	m.Show(ui.TabTrain)
+	m.UpdateGPU(ui.GPUReading{Devices: []ui.GPUDevice{{Name: "NVIDIA RTX 6000 Ada Generation", MemoryTotal: 48 << 30}}})
+	if m.Train.Memory().Memory() != 48<<30 || !shows(m.Train.Content(), "NVIDIA RTX 6000 Ada Generation (48.0 GiB, in this machine)") {
+		t.Errorf("the form plans for %d bytes, shows %q", m.Train.Memory().Memory(), texts(m.Train.Content()))
 	}
 }
 

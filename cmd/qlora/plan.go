@@ -44,12 +44,7 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	req := cfg.PlanRequest(mc, *backendName)
-	p, err := plan.Make(req)
-	if err != nil {
-		return err
-	}
-	report, err := newPlanReport(p, req, mem)
+	report, err := plan.Against(cfg.PlanRequest(mc, *backendName), mem)
 	if err != nil {
 		return err
 	}
@@ -58,31 +53,12 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(report)
 	}
-	report.writeText(stdout)
+	writePlan(stdout, report)
 	return nil
 }
 
-// planReport is the plan with the verdict against the memory and what would fit.
-type planReport struct {
-	plan.Plan
-	MemoryBytes       int64 `json:"memory_bytes"`
-	Fits              bool  `json:"fits"`
-	SpareBytes        int64 `json:"spare_bytes"`
-	LargestSeqLen     int   `json:"largest_max_seq_length"`
-	LargestMicroBatch int   `json:"largest_micro_batch_size"`
-}
-
-func newPlanReport(p plan.Plan, req plan.Request, mem int64) (planReport, error) {
-	r := planReport{Plan: p, MemoryBytes: mem, Fits: p.Fits(mem), SpareBytes: mem - p.TotalBytes}
-	var err error
-	if r.LargestSeqLen, err = plan.LargestSeqLen(req, mem); err != nil {
-		return r, err
-	}
-	r.LargestMicroBatch, err = plan.LargestMicroBatch(req, mem)
-	return r, err
-}
-
-func (r planReport) writeText(w io.Writer) {
+// writePlan prints the report as a table with the verdict.
+func writePlan(w io.Writer, r plan.Report) {
 	for _, c := range r.Components {
 		kind := "exact"
 		if !c.Exact {

@@ -34,24 +34,39 @@ func runPresets(args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("%w: qlora presets list | qlora presets show ID", errUsage)
 }
 
-// runConfig prints the whole configuration a preset resolves to, every key included, as a run.yaml
-// to edit: `qlora config 65b-48gb > run.yaml`.
+// runConfig prints the whole configuration a preset (or a run.yaml, or both) resolves to, every key
+// included, as a run.yaml to edit: `qlora config 65b-48gb > run.yaml`. Given a complete run.yaml
+// alone it prints that file back, checked.
 func runConfig(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("config", "PRESET_ID [--set key=value]...", stderr)
+	fs := newFlags("config", "PRESET_ID [--config run.yaml] [--set key=value]...", stderr)
+	config := fs.String("config", "", "a run.yaml whose keys override the preset (or stand alone)")
 	var sets stringList
 	fs.Var(&sets, "set", "override one key, key=value (repeatable)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return fmt.Errorf("%w: qlora config PRESET_ID > run.yaml", errUsage)
+	if len(pos) > 1 || len(pos) == 0 && *config == "" {
+		return fmt.Errorf("%w: qlora config PRESET_ID > run.yaml, or qlora config --config run.yaml", errUsage)
 	}
-	p, err := run.LookupPreset(pos[0])
-	if err != nil {
-		return err
+	layers := run.Layers{Sets: sets}
+	var header string
+	if len(pos) == 1 {
+		p, err := run.LookupPreset(pos[0])
+		if err != nil {
+			return err
+		}
+		layers.Docs = append(layers.Docs, p.Doc())
+		header = fmt.Sprintf("# %s (preset %s)\n", p.Title, p.ID)
 	}
-	c, err := run.Layers{Docs: []run.Doc{p.Doc()}, Sets: sets}.Resolve()
+	if *config != "" {
+		d, err := run.ReadDoc(*config)
+		if err != nil {
+			return err
+		}
+		layers.Docs = append(layers.Docs, d)
+	}
+	c, err := layers.Resolve()
 	if err != nil {
 		return err
 	}
@@ -59,8 +74,7 @@ func runConfig(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "# %s (preset %s)\n", p.Title, p.ID)
-	_, err = stdout.Write(b)
+	_, err = io.WriteString(stdout, header+string(b))
 	return err
 }
 

@@ -38,3 +38,28 @@ func largest(lo, hi int, memory int64, with func(int) Request) (int, error) {
 	}
 	return lo, nil
 }
+
+// Report is a plan with its verdict against a GPU's memory, and what would fit there: what
+// `qlora plan` prints and the app's memory bar shows.
+type Report struct {
+	Plan
+	MemoryBytes       int64 `json:"memory_bytes"`
+	Fits              bool  `json:"fits"`
+	SpareBytes        int64 `json:"spare_bytes"` // negative when it does not fit
+	LargestSeqLen     int   `json:"largest_max_seq_length"`
+	LargestMicroBatch int   `json:"largest_micro_batch_size"`
+}
+
+// Against plans the request and judges it against memory bytes.
+func Against(r Request, memory int64) (Report, error) {
+	p, err := Make(r)
+	if err != nil {
+		return Report{}, err
+	}
+	rep := Report{Plan: p, MemoryBytes: memory, Fits: p.Fits(memory), SpareBytes: memory - p.TotalBytes}
+	if rep.LargestSeqLen, err = LargestSeqLen(r, memory); err != nil {
+		return rep, err
+	}
+	rep.LargestMicroBatch, err = LargestMicroBatch(r, memory)
+	return rep, err
+}

@@ -3,6 +3,7 @@ package plan
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/qlora-studio/qlora-studio/trainer/model"
@@ -125,6 +126,31 @@ func TestLargest_FitsAtAnswerNotAbove(t *testing.T) {
 	}
 	if n, _ := LargestSeqLen(request65b(t), 1<<30); n != 0 {
 		t.Errorf("a 65B model in 1 GiB: length %d", n)
+	}
+}
+
+// TestAgainst_Verdict ensures a report carries the plan, the verdict and spare bytes against the
+// memory, and the largest length and micro-batch that fit there.
+func TestAgainst_Verdict(t *testing.T) {
+	r := request65b(t)
+	for _, memory := range []int64{48 << 30, 24 << 30} {
+		rep, err := Against(r, memory)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := Make(r)
+		seq, _ := LargestSeqLen(r, memory)
+		mb, _ := LargestMicroBatch(r, memory)
+		if !reflect.DeepEqual(rep.Plan, p) || rep.MemoryBytes != memory || rep.Fits != p.Fits(memory) ||
+			rep.SpareBytes != memory-p.TotalBytes || rep.LargestSeqLen != seq || rep.LargestMicroBatch != mb {
+			t.Errorf("%d bytes: report %+v", memory, rep)
+		}
+		if rep.Fits != (memory == 48<<30) {
+			t.Errorf("%d bytes: fits %v", memory, rep.Fits)
+		}
+	}
+	if _, err := Against(Request{}, 48<<30); err == nil {
+		t.Error("a request without a model was judged")
 	}
 }
 

@@ -246,3 +246,19 @@ func editDistance(a, b string) int {
 
 // Marshal writes the configuration as run.yaml holds it.
 func (c Config) Marshal() ([]byte, error) { return yaml.Marshal(c) }
+
+// fileKeys are the keys that name a run's own files, which a preset leaves to each run.
+var fileKeys = []string{"base_model", "dataset", "val_dataset"}
+
+// PresetYAML writes the configuration as a preset layer: every key but those that name the run's
+// files (base_model, dataset, val_dataset).
+func (c Config) PresetYAML() ([]byte, error) {
+	m, err := toMap(c)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range fileKeys {
+		delete(m, k)
+	}
+	return yaml.Marshal(m)
+}

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -134,6 +135,57 @@ func TestConfig_MarshalRoundTrip(t *testing.T) {
 	os.WriteFile(path, b, 0o644)
 	doc, _ := ReadDoc(path)
 	back, err := Layers{Docs: []Doc{doc}}.Resolve()
+	if err != nil || !reflect.DeepEqual(back, c) {
+		t.Errorf("round trip: %v\n%+v\n%+v", err, back, c)
+	}
+}
+
+// TestConfig_Problems ensures every key out of range is listed once with its value and range, the
+// first is Validate's error, and Allowed gives each key's range as the problems state it.
+func TestConfig_Problems(t *testing.T) {
+	c := Defaults()
+	c.LearningRate, c.LoRAR, c.EarlyStoppingPatience = 0, 0, -1
+	problems := c.Problems()
+	want := []Problem{{"learning_rate", 0.0, "> 0 and ≤ 1"}, {"early_stopping_patience", -1, "≥ 0 (0 = off)"}, {"lora_r", 0, "1 to 4096"}}
+	if !reflect.DeepEqual(problems, want) {
+		t.Fatalf("problems %+v, want %+v", problems, want)
+	}
+	if err := c.Validate(); err == nil || err.Error() != "learning_rate: 0 is out of range: want > 0 and ≤ 1" {
+		t.Errorf("Validate: %v", err)
+	}
+	for _, p := range want[:1] {
+		if got := Allowed(p.Key); got != p.Allowed {
+			t.Errorf("Allowed(%s) = %q, want %q", p.Key, got, p.Allowed)
+		}
+	}
+	if got := Allowed("early_stopping_patience"); got != "≥ 0 (0 = off); 0 unless eval_steps > 0 (it counts evaluations)" {
+		t.Errorf("Allowed(early_stopping_patience) = %q", got)
+	}
+	if got := Allowed("seed"); got != "" {
+		t.Errorf("Allowed(seed) = %q, want none", got)
+	}
+	if problems := Defaults().Problems(); len(problems) != 0 {
+		t.Errorf("the defaults have problems: %+v", problems)
+	}
+}
+
+// TestConfig_PresetYAML ensures a configuration saved as a preset leaves out the run's files and
+// resolves, with other files, back to the same configuration.
+func TestConfig_PresetYAML(t *testing.T) {
+	p, _ := LookupPreset("65b-48gb")
+	files := []string{"base_model=/models/llama", "dataset=/data/a.jsonl", "val_dataset=/data/v.jsonl"}
+	c, err := Layers{Docs: []Doc{p.Doc()}, Sets: files}.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.PresetYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte("/models/llama")) || bytes.Contains(b, []byte("/data/")) {
+		t.Errorf("the preset names the run's files:\n%s", b)
+	}
+	back, err := Layers{Docs: []Doc{{Source: "saved", YAML: b}}, Sets: files}.Resolve()
 	if err != nil || !reflect.DeepEqual(back, c) {
 		t.Errorf("round trip: %v\n%+v\n%+v", err, back, c)
 	}

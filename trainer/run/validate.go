@@ -17,7 +17,11 @@ var optimAliases = map[string]string{
 	"adamw_32bit": "adamw_32bit",
 }
 
-var schedules = []string{"constant", "linear", "cosine"}
+// Schedules are the learning-rate schedules lr_scheduler_type may name.
+var Schedules = []string{"constant", "linear", "cosine"}
+
+// Optimizers are the optimizers optim may name (after normalize has read the aliases).
+var Optimizers = []string{"adamw_32bit", "adamw_8bit"}
 
 // normalize rewrites synonyms to the canonical names: optimizer aliases, and the
 // "constant_with_warmup" schedule name transformers uses.
@@ -30,31 +34,76 @@ func (c *Config) normalize() {
 	}
 }
 
-// Validate checks every key against its allowed range; the error names the key, its value and the
-// range.
+// Validate checks every key against its allowed range; the error (a Problem) names the first key
+// out of range, its value and the range.
 func (c Config) Validate() error {
-	checks := []struct {
-		ok           bool
-		key, allowed string
-		value        any
-	}{
+	if problems := c.Problems(); len(problems) > 0 {
+		return problems[0]
+	}
+	return nil
+}
+
+// Problem is a key whose value is out of its allowed range.
+type Problem struct {
+	Key     string
+	Value   any
+	Allowed string
+}
+
+func (p Problem) Error() string {
+	return fmt.Sprintf("%s: %v is out of range: want %s", p.Key, p.Value, p.Allowed)
+}
+
+// Problems lists every key out of its allowed range, in the order of the configuration; a key with
+// two rules out of range is listed at its first.
+func (c Config) Problems() []Problem {
+	var out []Problem
+	for _, r := range c.rules() {
+		if !r.ok && !slices.ContainsFunc(out, func(p Problem) bool { return p.Key == r.key }) {
+			out = append(out, Problem{Key: r.key, Value: r.value, Allowed: r.allowed})
+		}
+	}
+	return out
+}
+
+// Allowed is the allowed range of a key as people read it ("1 to 4096"), for a form to show beside
+// the field; "" for a key without one. A key with several rules has them joined by "; ".
+func Allowed(key string) string {
+	var texts []string
+	for _, r := range (Config{}).rules() {
+		if r.key == key {
+			texts = append(texts, r.allowed)
+		}
+	}
+	return strings.Join(texts, "; ")
+}
+
+// rule is one allowed range of a key, and whether the configuration's value is in it.
+type rule struct {
+	ok           bool
+	key, allowed string
+	value        any
+}
+
+// rules are the ranges of the keys: the one place both Validate and the app's form read them from.
+func (c Config) rules() []rule {
+	return []rule{
 		{c.LearningRate > 0 && c.LearningRate <= 1, "learning_rate", "> 0 and ≤ 1", c.LearningRate},
 		{c.NumTrainEpochs > 0 && c.NumTrainEpochs <= 1000 || c.MaxSteps > 0, "num_train_epochs", "> 0 and ≤ 1000 (or set max_steps)", c.NumTrainEpochs},
 		{c.MaxSteps >= 0, "max_steps", "≥ 0 (0 = use num_train_epochs)", c.MaxSteps},
 		{c.MicroBatchSize >= 1 && c.MicroBatchSize <= 4096, "micro_batch_size", "1 to 4096", c.MicroBatchSize},
 		{c.GradientAccumulationSteps >= 1 && c.GradientAccumulationSteps <= 65536, "gradient_accumulation_steps", "1 to 65536", c.GradientAccumulationSteps},
-		{slices.Contains(schedules, c.LRSchedulerType), "lr_scheduler_type", oneOf(schedules), c.LRSchedulerType},
+		{slices.Contains(Schedules, c.LRSchedulerType), "lr_scheduler_type", oneOf(Schedules), c.LRSchedulerType},
 		{c.WarmupSteps >= 0, "warmup_steps", "≥ 0", c.WarmupSteps},
 		{c.WarmupRatio >= 0 && c.WarmupRatio < 1, "warmup_ratio", "≥ 0 and < 1", c.WarmupRatio},
 		{c.WeightDecay >= 0 && c.WeightDecay < 1, "weight_decay", "≥ 0 and < 1", c.WeightDecay},
 		{c.MaxGradNorm >= 0, "max_grad_norm", "≥ 0 (0 = no clipping)", c.MaxGradNorm},
-		{c.Optim == "adamw_32bit" || c.Optim == "adamw_8bit", "optim", "adamw_32bit or adamw_8bit (or paged_/bnb_ spellings of them)", c.Optim},
+		{slices.Contains(Optimizers, c.Optim), "optim", "adamw_32bit or adamw_8bit (or paged_/bnb_ spellings of them)", c.Optim},
 		{c.AdamBeta1 >= 0 && c.AdamBeta1 < 1, "adam_beta1", "≥ 0 and < 1", c.AdamBeta1},
 		{c.AdamBeta2 >= 0 && c.AdamBeta2 < 1, "adam_beta2", "≥ 0 and < 1", c.AdamBeta2},
 		{c.AdamEpsilon > 0 && c.AdamEpsilon < 1, "adam_epsilon", "> 0 and < 1", c.AdamEpsilon},
 		{c.MaxSeqLength >= 16 && c.MaxSeqLength <= 1<<20, "max_seq_length", "16 to 1048576", c.MaxSeqLength},
-		{c.ValSetSize >= 0, "val_set_size", "≥ 0: a fraction below 1, or a number of rows", c.ValSetSize},
-		{c.ValSetSize < 1 || c.ValSetSize == float64(int(c.ValSetSize)), "val_set_size", "a fraction below 1, or a whole number of rows", c.ValSetSize},
+		{c.ValSetSize >= 0 && (c.ValSetSize < 1 || c.ValSetSize == float64(int(c.ValSetSize))), "val_set_size", "≥ 0: a fraction below 1, or a whole number of rows (0 = none)", c.ValSetSize},
 		{c.EvalSteps >= 0, "eval_steps", "≥ 0 (0 = no evaluation during training)", c.EvalSteps},
 		{c.SaveSteps >= 0, "save_steps", "≥ 0 (0 = checkpoint only at the end)", c.SaveSteps},
 		{c.SaveTotalLimit >= 0, "save_total_limit", "≥ 0 (0 = keep all)", c.SaveTotalLimit},
@@ -73,12 +122,6 @@ func (c Config) Validate() error {
 		{validTemplate(c.ChatTemplate), "chat_template", "empty (the model's own), a .jinja file, or " + oneOf(tokenizer.BuiltinChatTemplates()), c.ChatTemplate},
 		{!c.FullTraining || !c.LoadIn4Bit, "full_training", "false while load_in_4bit is true (full-parameter training needs the base at full precision: set load_in_4bit: false)", c.FullTraining},
 	}
-	for _, ch := range checks {
-		if !ch.ok {
-			return fmt.Errorf("%s: %v is out of range: want %s", ch.key, ch.value, ch.allowed)
-		}
-	}
-	return nil
 }
 
 func oneOf(values []string) string { return "one of " + strings.Join(values, ", ") }
