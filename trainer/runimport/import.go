@@ -286,6 +286,16 @@ func copyFile(dst, src string) error {
 	return out.Close()
 }
 
+// FreeDir is the first of parent/name, parent/name-2, parent/name-3, ... that does not exist: a
+// new run folder for an import.
+func FreeDir(parent, name string) string {
+	dir := filepath.Join(parent, name)
+	for i := 2; exists(dir); i++ {
+		dir = filepath.Join(parent, fmt.Sprintf("%s-%d", name, i))
+	}
+	return dir
+}
+
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
