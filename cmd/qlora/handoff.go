@@ -73,7 +73,7 @@ func handoffConfig(pos []string, flags *configFlags, lf *libraryFlags) (run.Conf
 		return lib, err
 	}
 	if len(pos) == 1 {
-		doc, base, err := runOrConfigDoc(pos[0], open)
+		doc, err := runOrConfigDoc(pos[0], open)
 		if err != nil {
 			return run.Config{}, err
 		}
@@ -82,9 +82,6 @@ func handoffConfig(pos []string, flags *configFlags, lf *libraryFlags) (run.Conf
 			n = 1 // after the preset, before --config
 		}
 		layers.Docs = append(layers.Docs[:n], append([]run.Doc{doc}, layers.Docs[n:]...)...)
-		if base != "" {
-			layers.Sets = append([]string{"base_model=" + base}, layers.Sets...)
-		}
 	}
 	cfg, err := layers.Resolve()
 	if err != nil {
@@ -96,30 +93,31 @@ func handoffConfig(pos []string, flags *configFlags, lf *libraryFlags) (run.Conf
 	return cfg, resolveLibraryNames(&cfg, open)
 }
 
-// runOrConfigDoc reads what RUN_OR_CONFIG names: a configuration file, a run folder's run.yaml, or
-// a library run's configuration. For a library run it also returns the base model folder the run
-// was given, which run.yaml may have replaced by the library's cached NF4 copy.
-func runOrConfigDoc(arg string, open func() (*storage.Library, error)) (run.Doc, string, error) {
-	if st, err := os.Stat(arg); err == nil {
-		if st.IsDir() {
-			arg = filepath.Join(arg, run.ConfigFile)
+// runOrConfigDoc reads what RUN_OR_CONFIG names: a configuration file, a run folder's run.yaml,
+// or what a library run (by name, id or folder) trained with (storage.Library.RunDoc).
+func runOrConfigDoc(arg string, open func() (*storage.Library, error)) (run.Doc, error) {
+	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
+		return run.ReadDoc(arg)
+	} else if err == nil {
+		if lib, err := open(); err == nil {
+			if r, err := lib.FindRun(arg); err == nil {
+				return lib.RunDoc(r.ID)
+			}
 		}
-		doc, err := run.ReadDoc(arg)
-		return doc, "", err
+		return run.ReadDoc(filepath.Join(arg, run.ConfigFile))
 	}
 	lib, err := open()
 	if err != nil {
-		return run.Doc{}, "", err
+		return run.Doc{}, err
 	}
 	r, err := lib.FindRun(arg)
 	if errors.Is(err, storage.ErrNotFound) {
-		return run.Doc{}, "", fmt.Errorf("%q is neither a configuration file, a run folder nor a run in the library (qlora runs list)", arg)
+		return run.Doc{}, fmt.Errorf("%q is neither a configuration file, a run folder nor a run in the library (qlora runs list)", arg)
 	}
 	if err != nil {
-		return run.Doc{}, "", err
+		return run.Doc{}, err
 	}
-	rc, err := lib.RunConfig(r.ID)
-	return run.Doc{Source: "run " + r.Name, YAML: []byte(rc.YAML)}, r.BaseModel, err
+	return lib.RunDoc(r.ID)
 }
 
 // resolveLibraryNames turns a library model's or dataset's name in the configuration into its path.

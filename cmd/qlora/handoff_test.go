@@ -16,8 +16,9 @@ import (
 	"github.com/qlora-studio/qlora-studio/trainer/safetensors"
 )
 
-// TestHandoff_LibraryRun ensures a run of the library hands off to axolotl with its own base model
-// (not the library's cached NF4 copy it trained from), its hyperparameters and its data.
+// TestHandoff_LibraryRun ensures a run of the library, named by its folder, hands off to axolotl
+// with its own base model (not the library's cached NF4 copy it trained from), its
+// hyperparameters and its data.
 func TestHandoff_LibraryRun(t *testing.T) {
 	lib, args := libSetup(t, "4")
 	runDir := filepath.Join(t.TempDir(), "capitals")
@@ -26,7 +27,7 @@ func TestHandoff_LibraryRun(t *testing.T) {
 	jsonOf(t, &m, "models", "show", "tiny", "--library", lib)
 	out := filepath.Join(t.TempDir(), "cluster")
 	var res axolotl.Result
-	jsonOf(t, &res, "handoff", "capitals", "--to", "axolotl", "--out", out, "--set", "learning_rate=0.0003", "--library", lib)
+	jsonOf(t, &res, "handoff", runDir, "--to", "axolotl", "--out", out, "--set", "learning_rate=0.0003", "--library", lib)
 	if res.Rows != 64 || res.Shape != "alpaca" {
 		t.Errorf("handoff: %+v", res)
 	}
@@ -41,6 +42,11 @@ func TestHandoff_LibraryRun(t *testing.T) {
 		if y[k] != v {
 			t.Errorf("%s: %v, want %v", k, y[k], v)
 		}
+	}
+	byName := filepath.Join(t.TempDir(), "by-name")
+	mustQlora(t, "handoff", "capitals", "--to", "axolotl", "--out", byName, "--library", lib)
+	if b2, _ := os.ReadFile(filepath.Join(byName, axolotl.ConfigFile)); !strings.Contains(string(b2), "base_model: "+m.Path+"\n") {
+		t.Errorf("handed off by name:\n%s", b2)
 	}
 	if _, stderr, code := qlora(t, "handoff", "capitals", "--to", "slurm", "--out", t.TempDir(), "--library", lib); code != 2 || !strings.Contains(stderr, "axolotl") {
 		t.Errorf("--to slurm: exit %d: %s", code, stderr)
