@@ -66,11 +66,13 @@ func handoffConfig(pos []string, flags *configFlags, lf *libraryFlags) (run.Conf
 			lib.Close()
 		}
 	}()
-	open := func() (*storage.Library, error) {
-		if lib == nil {
-			lib, err = lf.open()
+	open := func() (*storage.Library, error) { // the library, opened when a name needs it
+		if lib != nil {
+			return lib, nil
 		}
-		return lib, err
+		l, err := lf.open()
+		lib = l
+		return l, err
 	}
 	if len(pos) == 1 {
 		doc, err := runOrConfigDoc(pos[0], open)

@@ -33,15 +33,6 @@ func (c *Config) Set(key string, v any, comment string) {
 	}
 }
 
-// Get returns a key's value.
-func (c *Config) Get(key string) (any, bool) {
-	v, ok := c.values[key]
-	return v, ok
-}
-
-// Keys are the keys set, in order.
-func (c *Config) Keys() []string { return append([]string(nil), c.keys...) }
-
 // Marshal writes the configuration as YAML, keys in the order set, comments beside them.
 func (c *Config) Marshal() ([]byte, error) {
 	root := &yaml.Node{Kind: yaml.MappingNode}

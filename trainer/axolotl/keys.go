@@ -37,7 +37,7 @@ var mappings = []mapping{
 	adapterMapping,
 	bnbMapping,
 	loraOnly(same("lora_r", "lora_r", whole)),
-	loraOnly(same("lora_alpha", "lora_alpha", number)),
+	loraOnly(alphaMapping),
 	loraOnly(same("lora_dropout", "lora_dropout", number)),
 	loraOnly(targetsMapping),
 	loraOnly(same("use_rslora", "peft_use_rslora", flag)),

@@ -2,6 +2,7 @@ package axolotl
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"slices"
 
@@ -69,6 +70,20 @@ var bnbMapping = mapping{
 		}
 	},
 }
+
+// alphaMapping: axolotl types lora_alpha as an integer (docs/config-reference.qmd); a fraction here
+// is written as it is, and named, since axolotl may refuse or round it.
+var alphaMapping = func() mapping {
+	m := same("lora_alpha", "lora_alpha", number)
+	write := m.to
+	m.to = func(s source, out *Config, n *Notes) error {
+		if s.LoRAAlpha != math.Trunc(s.LoRAAlpha) {
+			n.add(Ours, "lora_alpha", s.LoRAAlpha, "written as it is, though axolotl types lora_alpha as an integer")
+		}
+		return write(s, out, n)
+	}
+	return m
+}()
 
 // targetsMapping: all seven projections are lora_target_linear (every linear layer but the
 // output head); fewer are listed in lora_target_modules.

@@ -75,7 +75,7 @@ func roundTripCases(t *testing.T) map[string]run.Layers {
 		cases["preset "+p.ID] = run.Layers{Docs: []run.Doc{p.Doc()}, Sets: base}
 	}
 	variants := map[string][]string{
-		"16-bit LoRA, 8-bit AdamW": {"load_in_4bit=false", "optim=paged_adamw_8bit", "lora_target_modules=[q_proj, v_proj]", "use_rslora=true"},
+		"16-bit LoRA, 8-bit AdamW": {"load_in_4bit=false", "optim=paged_adamw_8bit", "lora_target_modules=[q_proj, v_proj]", "use_rslora=true", "lora_alpha=24.5"},
 		"built-in chat template":   {"chat_template=llama3", "lr_scheduler_type=constant", "warmup_steps=0", "warmup_ratio=0"},
 		"in file order, no saves":  {"shuffle=false", "save_steps=0", "eval_steps=7", "val_set_size=0.2", "save_total_limit=3", "early_stopping_patience=2"},
 		"full fine-tune":           {"full_training=true", "load_in_4bit=false", "max_steps=0", "num_train_epochs=2.5"},
@@ -166,6 +166,14 @@ func TestToAxolotl_Keys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	y, err := out.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := map[string]any{}
+	if err := yaml.Unmarshal(y, &written); err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]any{
 		"adapter": "qlora", "load_in_4bit": true, "lora_r": 64, "lora_alpha": 16, "lora_dropout": 0.1,
 		"lora_target_linear": true, "sequence_len": 1024, "micro_batch_size": 1, "gradient_accumulation_steps": 16,
@@ -175,13 +183,13 @@ func TestToAxolotl_Keys(t *testing.T) {
 		"bnb_config_kwargs": map[string]any{"bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": true},
 	}
 	for k, v := range want {
-		got, ok := out.Get(k)
-		if !ok || !reflect.DeepEqual(fmt.Sprint(got), fmt.Sprint(v)) {
+		got, ok := written[k]
+		if !ok || fmt.Sprint(got) != fmt.Sprint(v) {
 			t.Errorf("%s: %v (set %v), want %v", k, got, ok, v)
 		}
 	}
 	for _, k := range []string{"lora_target_modules", "warmup_steps", "eval_steps", "saves_per_epoch"} {
-		if v, ok := out.Get(k); ok {
+		if v, ok := written[k]; ok {
 			t.Errorf("%s written (%v): its other form is", k, v)
 		}
 	}
