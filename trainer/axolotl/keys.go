@@ -84,7 +84,7 @@ var dataKeys = []string{"dataset", "dataset_format", "val_dataset"}
 var setForCluster = map[string]string{
 	"output_dir":      "where axolotl writes checkpoints and the final adapter",
 	"bf16":            "auto: bfloat16 where the GPU has it, as our CUDA backend computes",
-	"flash_attention": "exact attention, fast; sample packing needs it",
+	"flash_attention": "exact attention, faster and leaner than the default, as axolotl's QLoRA examples set it",
 	"logging_steps":   "1: every step's loss in trainer_state.json, so the import charts every step",
 	"datasets":        "the training data, rewritten in the layout its type reads",
 	"test_datasets":   "the validation file, when the run has one",
