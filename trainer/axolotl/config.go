@@ -50,7 +50,7 @@ func (c *Config) Marshal() ([]byte, error) {
 // Note is a key that one side has and the other cannot express, or a value changed on the way
 // across. Nothing is dropped without one.
 type Note struct {
-	Side  string `json:"side"`  // whose key: Ours or Axolotl
+	Side  string `json:"side"`  // whose key: Ours, Axolotl, or the file that holds it (adapter_config.json)
 	Key   string `json:"key"`   // as that side names it
 	Value any    `json:"value"` // its value there
 	What  string `json:"what"`  // what became of it
