@@ -65,10 +65,14 @@ func Run() error {
 	main := newMain(w, library, sup, ui.Background{})
 	bridge = NewBridge(main, w, engineText)
 
+	cluster := Cluster{lib}
 	w.SetMainMenu(fyne.NewMainMenu(
 		fyne.NewMenu("File",
 			fyne.NewMenuItem("Import model folder…", func() { main.Show(ui.TabModels); main.Models.ChooseFolder() }),
-			fyne.NewMenuItem("Import dataset file…", func() { main.Show(ui.TabDatasets); main.Datasets.ChooseFile() })),
+			fyne.NewMenuItem("Import dataset file…", func() { main.Show(ui.TabDatasets); main.Datasets.ChooseFile() }),
+			fyne.NewMenuItemSeparator(),
+			fyne.NewMenuItem("Run on a cluster…", func() { ui.ShowHandoff(cluster, ui.Background{}, w) }),
+			fyne.NewMenuItem("Import a run…", func() { ui.ShowImport(cluster, ui.Background{}, w) })),
 		ui.ThemeMenu(choiceOrSystem(choice), func(c string) {
 			a.Settings().SetTheme(ui.NewTheme(c))
 			go func() {

@@ -33,10 +33,11 @@ var commands = map[string]command{
 	"resume":   {"continue a stopped or crashed run from its last checkpoint", runResume},
 	"export":   {"write a run's adapter (PEFT), merged model or 4-bit merged model", runExport},
 	"demo":     {"fine-tune the bundled demo model for two minutes and show the difference", runDemo},
+	"handoff":  {"hand a run to axolotl for a cluster: its YAML, the data, the launch commands", runHandoff},
 
 	"models":   {"the library's models: add (validate, reference or copy), list, show, rm", runModels},
 	"datasets": {"the library's datasets: add (validate, copy, measure), list, show, rm", runDatasets},
-	"runs":     {"the library's runs: list, show (metrics, checkpoints, exports), compare, rm, add", runRuns},
+	"runs":     {"the library's runs: list, show (metrics, checkpoints, exports), compare, rm, add, import", runRuns},
 	"library":  {"where the library is and what it holds; check its database", runLibrary},
 
 	"tokenize":   {"token ids of a text, as the model's Hugging Face tokenizer gives them", runTokenize},

@@ -13,7 +13,7 @@ import (
 	"github.com/qlora-studio/qlora-studio/storage"
 )
 
-const runsSynopsis = "qlora runs list | show RUN [--metrics] | compare A B | rm RUN [--delete-files] | add RUN_DIR  [--library DIR] [--json]"
+const runsSynopsis = "qlora runs list | show RUN [--metrics] | compare A B | rm RUN [--delete-files] | add RUN_DIR | import ADAPTER_DIR [--config axolotl.yaml]  [--library DIR] [--json]"
 
 func runRuns(args []string, stdout, stderr io.Writer) error {
 	sub, rest, err := subcommand(args, runsSynopsis)
@@ -31,6 +31,8 @@ func runRuns(args []string, stdout, stderr io.Writer) error {
 		return runRunsRm(rest, stdout, stderr)
 	case "add", "adopt":
 		return runRunsAdd(rest, stdout, stderr)
+	case "import":
+		return runRunsImport(rest, stdout, stderr)
 	}
 	return fmt.Errorf("%w: unknown subcommand %q: %s", errUsage, sub, runsSynopsis)
 }

@@ -51,13 +51,23 @@ func BuiltinChatTemplates() []string {
 	return names
 }
 
-// BuiltinChatTemplate returns the built-in template called name, bound to t's special tokens.
-func (t *Tokenizer) BuiltinChatTemplate(name string) (*ChatTemplate, error) {
+// BuiltinChatTemplateSource returns the Jinja source of the built-in template called name, for
+// tools that take a template as text (the axolotl handoff writes it into its configuration).
+func BuiltinChatTemplateSource(name string) (string, error) {
 	src, err := builtinFS.ReadFile("templates/" + name + ".jinja")
 	if err != nil {
-		return nil, fmt.Errorf("no built-in chat template %q (there are %s)", name, strings.Join(BuiltinChatTemplates(), ", "))
+		return "", fmt.Errorf("no built-in chat template %q (there are %s)", name, strings.Join(BuiltinChatTemplates(), ", "))
 	}
-	return t.NewChatTemplate(name, string(src))
+	return string(src), nil
+}
+
+// BuiltinChatTemplate returns the built-in template called name, bound to t's special tokens.
+func (t *Tokenizer) BuiltinChatTemplate(name string) (*ChatTemplate, error) {
+	src, err := BuiltinChatTemplateSource(name)
+	if err != nil {
+		return nil, err
+	}
+	return t.NewChatTemplate(name, src)
 }
 
 // ChatTemplate returns the tokenizer's own template (tokenizer_config.json's chat_template, or
