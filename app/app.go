@@ -55,8 +55,9 @@ func Run() error {
 	a.Settings().SetTheme(ui.NewTheme(choice))
 
 	library := Library{lib}
-	main := ui.NewMain(ui.Deps{Models: lib, Datasets: library, Inspector: library, Runner: ui.Background{}, Window: w})
 	engine, engineErr := FindEngine()
+	main := ui.NewMain(ui.Deps{Models: lib, Datasets: library, Inspector: library, Runner: ui.Background{}, Window: w,
+		Exporter: Exporter{ExportLibrary: lib, Engine: engine}, Generator: Playground{PlaygroundLibrary: library, Engine: engine}})
 	engineText := engine.Path
 	if engineErr != nil {
 		engineText = engineErr.Error()
@@ -86,6 +87,7 @@ func Run() error {
 		if _, err := sup.Adopt(); err != nil {
 			bridge.Problem(fmt.Errorf("reading the runs left by the last session: %w", err))
 		}
+		offerDemo(Demo{DemoLibrary: lib, Engine: engine}, main, w, bridge)
 	}()
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)

@@ -26,7 +26,8 @@ func TestBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lib.Close()
-	main := ui.NewMain(ui.Deps{Models: lib, Datasets: Library{lib}, Inspector: Library{lib}, Runner: ui.Inline{}, Window: w})
+	main := ui.NewMain(ui.Deps{Models: lib, Datasets: Library{lib}, Inspector: Library{lib}, Runner: ui.Inline{}, Window: w,
+		Exporter: Exporter{ExportLibrary: lib}, Generator: Playground{PlaygroundLibrary: Library{lib}}})
 	b := NewBridge(main, w, "/opt/qlora")
 	var got []Update
 	b.OnRun(func(u Update) { got = append(got, u) })

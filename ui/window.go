@@ -12,6 +12,8 @@ type Deps struct {
 	Models    ModelStore
 	Datasets  DatasetStore
 	Inspector DatasetInspector
+	Exporter  Exporter
+	Generator Generator
 	Runner    Runner
 	Window    fyne.Window // the parent of dialogs
 }
@@ -30,10 +32,12 @@ const (
 // Main is the window's content: a navigation to every screen down the side, and a status bar
 // with the engine and the GPU at the bottom.
 type Main struct {
-	Tabs     *container.AppTabs
-	Models   *Models
-	Datasets *Datasets
-	GPU      *GPUPanel
+	Tabs       *container.AppTabs
+	Models     *Models
+	Datasets   *Datasets
+	Playground *Playground
+	Export     *Export
+	GPU        *GPUPanel
 
 	engine, gpu *widget.Label
 	content     fyne.CanvasObject
@@ -42,11 +46,13 @@ type Main struct {
 // NewMain builds every screen.
 func NewMain(d Deps) *Main {
 	m := &Main{
-		Models:   NewModels(d.Models, d.Runner, d.Window),
-		Datasets: NewDatasets(d.Datasets, d.Inspector, d.Runner, d.Window),
-		GPU:      NewGPUPanel(),
-		engine:   widget.NewLabel(""),
-		gpu:      widget.NewLabel(""),
+		Models:     NewModels(d.Models, d.Runner, d.Window),
+		Datasets:   NewDatasets(d.Datasets, d.Inspector, d.Runner, d.Window),
+		Playground: NewPlayground(d.Generator, d.Runner, d.Window),
+		Export:     NewExport(d.Exporter, d.Runner, d.Window),
+		GPU:        NewGPUPanel(),
+		engine:     widget.NewLabel(""),
+		gpu:        widget.NewLabel(""),
 	}
 	m.engine.Truncation = fyne.TextTruncateEllipsis
 	m.gpu.Alignment = fyne.TextAlignTrailing
@@ -57,13 +63,19 @@ func NewMain(d Deps) *Main {
 			"Choose a model, a dataset and a preset, see the memory plan before anything starts, then start, stop and resume a fine-tune with its loss and GPU memory charted as it runs.").Content()),
 		container.NewTabItemWithIcon(TabRuns, theme.ListIcon(), NewComing(TabRuns,
 			"Every run in the library: its status, configuration, loss curves side by side, checkpoints, and resume.").Content()),
-		container.NewTabItemWithIcon(TabPlayground, theme.MailComposeIcon(), NewComing(TabPlayground,
-			"Chat with a base model and with its fine-tune side by side, with the run's chat template.").Content()),
-		container.NewTabItemWithIcon(TabExport, theme.DownloadIcon(), NewComing(TabExport,
-			"Write a run's adapter (PEFT), the merged model in 16-bit or 4-bit, or GGUF for llama.cpp and Ollama.").Content()),
+		container.NewTabItemWithIcon(TabPlayground, theme.MailComposeIcon(), m.Playground.Content()),
+		container.NewTabItemWithIcon(TabExport, theme.DownloadIcon(), m.Export.Content()),
 		container.NewTabItemWithIcon(TabGPU, theme.ComputerIcon(), m.GPU.Content()),
 	)
 	m.Tabs.SetTabLocation(container.TabLocationLeading)
+	m.Tabs.OnSelected = func(t *container.TabItem) { // runs end while other screens show
+		switch t.Text {
+		case TabPlayground:
+			m.Playground.Reload()
+		case TabExport:
+			m.Export.Reload()
+		}
+	}
 	status := container.NewBorder(widget.NewSeparator(), nil, nil, m.gpu, m.engine)
 	m.content = container.NewBorder(nil, status, nil, nil, m.Tabs)
 	return m
@@ -71,6 +83,15 @@ func NewMain(d Deps) *Main {
 
 // Content is the window's widget tree.
 func (m *Main) Content() fyne.CanvasObject { return m.content }
+
+// Reload reads the library again into every screen that lists what it holds (after another
+// program added to it, as the demo does).
+func (m *Main) Reload() {
+	m.Models.Reload()
+	m.Datasets.Reload()
+	m.Playground.Reload()
+	m.Export.Reload()
+}
 
 // Show brings the tab with this title to the front.
 func (m *Main) Show(title string) {

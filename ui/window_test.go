@@ -14,7 +14,8 @@ func TestWindow_Navigation(t *testing.T) {
 	w := newWindow(t)
 	lib := newLibrary(t)
 	store := app.Library{Library: lib}
-	m := ui.NewMain(ui.Deps{Models: lib, Datasets: store, Inspector: store, Runner: ui.Inline{}, Window: w})
+	m := ui.NewMain(ui.Deps{Models: lib, Datasets: store, Inspector: store, Runner: ui.Inline{}, Window: w,
+		Exporter: app.Exporter{ExportLibrary: lib}, Generator: app.Playground{PlaygroundLibrary: store}})
 	w.SetContent(m.Content())
 	want := []string{ui.TabModels, ui.TabDatasets, ui.TabTrain, ui.TabRuns, ui.TabPlayground, ui.TabExport, ui.TabGPU}
 	if len(m.Tabs.Items) != len(want) {
@@ -25,10 +26,11 @@ func TestWindow_Navigation(t *testing.T) {
 			t.Errorf("tab %d is %q, want %q", i, got, title)
 		}
 	}
-	for _, title := range []string{ui.TabTrain, ui.TabRuns, ui.TabPlayground, ui.TabExport} {
+	for title, want := range map[string]string{ui.TabTrain: "Train: coming", ui.TabRuns: "Runs: coming",
+		ui.TabPlayground: "Generate", ui.TabExport: "Exports of this run"} {
 		m.Show(title)
-		if !shows(m.Tabs.Selected().Content, title+": coming") {
-			t.Errorf("the %s tab shows %q", title, texts(m.Tabs.Selected().Content))
+		if !shows(m.Tabs.Selected().Content, want) {
+			t.Errorf("the %s tab shows %q, want %q", title, texts(m.Tabs.Selected().Content), want)
 		}
 	}
 	m.SetEngine("Engine: /opt/qlora")
