@@ -49,7 +49,7 @@ func NewDemoOffer(demo DemoRunner, runner Runner, win fyne.Window, ended func(er
 func (d *DemoOffer) Show() {
 	msg := widget.NewLabel("The library is empty. Run the demo fine-tune?\n\n" +
 		"It imports a small demo model (4M parameters, trained by this project) and a dataset of questions " +
-		"about capital cities, fine-tunes the model with QLoRA on the CPU for about a minute, and shows its " +
+		"about capital cities, fine-tunes the model with QLoRA on the CPU in under a minute, and shows its " +
 		"answers to questions it never saw, before and after. The model, the dataset and the run stay in the " +
 		"library, to look at, prompt in the Playground and export.")
 	msg.Wrapping = fyne.TextWrapWord
