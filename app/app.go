@@ -62,7 +62,7 @@ func Run() error {
 	}
 	var bridge *Bridge // set before any run can start or be adopted
 	sup := NewSupervisor(library, engine, func(u Update) { bridge.Run(u) })
-	main := newMain(w, library, sup, ui.Background{})
+	main := newMain(w, library, sup, engine, ui.Background{})
 	bridge = NewBridge(main, w, engineText)
 
 	cluster := Cluster{lib}
@@ -91,6 +91,7 @@ func Run() error {
 		if _, err := sup.Adopt(); err != nil {
 			bridge.Problem(fmt.Errorf("reading the runs left by the last session: %w", err))
 		}
+		offerDemo(Demo{DemoLibrary: lib, Engine: engine}, main, w, bridge)
 	}()
 	toured := make(chan error, 1)
 	if os.Getenv(tourEnv) == "1" {
@@ -143,11 +144,12 @@ func quit(a fyne.App, w fyne.Window, sup *Supervisor) {
 	d.Show()
 }
 
-// newMain builds the window's screens on the library and the supervisor, and shows a run started
-// from the new-run form with showRun.
-func newMain(w fyne.Window, library Library, sup *Supervisor, runner ui.Runner) *ui.Main {
+// newMain builds the window's screens on the library, the supervisor and the engine, and shows a
+// run started from the new-run form with showRun.
+func newMain(w fyne.Window, library Library, sup *Supervisor, engine Engine, runner ui.Runner) *ui.Main {
 	main := ui.NewMain(ui.Deps{Models: library.Library, Datasets: library, Inspector: library, Library: library,
-		Engine: Trainer{Library: library, Supervisor: sup}, Runner: runner, Window: w})
+		Engine: Trainer{Library: library, Supervisor: sup}, Runner: runner, Window: w,
+		Exporter: Exporter{ExportLibrary: library.Library, Engine: engine}, Generator: Playground{PlaygroundLibrary: library, Engine: engine}})
 	main.Train.OnStarted = func(runID uint64) { showRun(main, runID) }
 	return main
 }

@@ -26,7 +26,7 @@ func TestBridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lib.Close()
-	main := newMain(w, Library{lib}, nil, ui.Inline{})
+	main := newMain(w, Library{lib}, nil, Engine{}, ui.Inline{})
 	b := NewBridge(main, w, "/opt/qlora")
 	var got []Update
 	b.OnRun(func(u Update) { got = append(got, u) })

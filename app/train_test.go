@@ -29,7 +29,7 @@ func trainWindow(t *testing.T, engine Engine) (*ui.Main, *storage.Library, *Supe
 	w.Resize(fyne.NewSize(1280, 860))
 	lib := demoLibrary(t)
 	sup := NewSupervisor(Library{lib}, engine, nil)
-	main := newMain(w, Library{lib}, sup, ui.Inline{})
+	main := newMain(w, Library{lib}, sup, engine, ui.Inline{})
 	w.SetContent(main.Content())
 	main.Show(ui.TabTrain)
 	main.Train.SelectPreset("demo")

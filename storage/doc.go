@@ -32,7 +32,8 @@ be read by step or time with Series and EvalSeries, and adopts the runs whose pr
 One process writes at a time: bbolt locks the file. A process that finds it locked waits up to
 Options.Timeout (2 s by default) and then fails with a *BusyError naming the holder from
 library.holder (or, on Linux, from /proc). A process that keeps its Library open with
-Options.KeepOpen (the desktop app) holds the lock for as long as it is open.
+Options.KeepOpen (the desktop app) holds the lock for as long as it is open, except while it lends
+the database to a command that records in the library itself (Lend).
 
 Big files never go into the database. A model imported by reference stays where it is; its files'
 sizes and modification times are recorded and checked before it is used, so a changed model is

@@ -23,6 +23,9 @@ type Export struct {
 	Created time.Time `json:"created"`
 }
 
+// ExportKinds are the library's names of the engine's export formats (`qlora export --format`).
+var ExportKinds = map[string]string{"peft": "peft", "merged": "merged", "bnb4": "bnb-4bit", "gguf": "gguf"}
+
 // AddExport records an export of run e.Run and returns it with its sequence number.
 func (l *Library) AddExport(e Export) (Export, error) {
 	if e.Kind == "" || !filepath.IsAbs(e.Path) {

@@ -45,8 +45,9 @@ type Library struct {
 	// mu serialises this process's opening of the database (bbolt's lock is per open file, so two
 	// opens in one process would wait for each other) and guards db.
 	mu     sync.RWMutex
-	db     *bolt.DB // held open with KeepOpen; nil between operations otherwise
+	db     *bolt.DB // held open with KeepOpen (unless lent); nil between operations otherwise
 	closed bool
+	lent   int // Lend calls going on
 }
 
 // DefaultDir is the library folder when none is named: $QLORA_LIBRARY, else
@@ -167,20 +168,21 @@ func (l *Library) closeDB(db *bolt.DB) error {
 	return db.Close()
 }
 
-// acquire gives the database for one operation and the function that gives it back.
+// acquire gives the database for one operation and the function that gives it back: the one
+// held open, else (without KeepOpen, or while lent) the file opened for this operation alone.
 func (l *Library) acquire() (*bolt.DB, func(), error) {
-	if l.opt.KeepOpen {
-		l.mu.RLock()
-		if l.db == nil {
-			l.mu.RUnlock()
-			return nil, nil, ErrClosed
-		}
+	l.mu.RLock()
+	if l.db != nil {
 		return l.db, l.mu.RUnlock, nil
 	}
+	l.mu.RUnlock()
 	l.mu.Lock()
-	if l.closed {
+	switch {
+	case l.closed:
 		l.mu.Unlock()
 		return nil, nil, ErrClosed
+	case l.db != nil: // held again meanwhile
+		return l.db, l.mu.Unlock, nil
 	}
 	db, err := l.openDB()
 	if err != nil {

@@ -1,6 +1,10 @@
 package ui
 
-import "fyne.io/fyne/v2"
+import (
+	"time"
+
+	"fyne.io/fyne/v2"
+)
 
 // Runner runs a screen's slow work (a library call that hashes or copies files, tokenizing a
 // dataset) away from the UI goroutine, then its continuation on the UI goroutine. Work never
@@ -36,3 +40,38 @@ func (Inline) Run(work func(), then func()) {
 
 // Update implements Runner.
 func (Inline) Update(fn func()) { fn() }
+
+// Queued runs work in goroutines and queues their continuations and updates until Drain runs
+// them on the caller's goroutine, as the UI's event loop would. Tests use it to drive screens whose
+// work really runs in the background (engine children) without touching widgets from other
+// goroutines. Its queue has no room: a goroutine handing something over waits until it is drained.
+type Queued struct{ queue chan func() }
+
+// NewQueued is an empty queue.
+func NewQueued() *Queued { return &Queued{queue: make(chan func())} }
+
+// Run implements Runner.
+func (q *Queued) Run(work func(), then func()) {
+	go func() {
+		work()
+		q.queue <- then
+	}()
+}
+
+// Update implements Runner.
+func (q *Queued) Update(fn func()) { q.queue <- fn }
+
+// Drain runs what is handed over, waiting for more, until done reports true or timeout passes,
+// and reports whether done did.
+func (q *Queued) Drain(timeout time.Duration, done func() bool) bool {
+	deadline := time.After(timeout)
+	for !done() {
+		select {
+		case fn := <-q.queue:
+			fn()
+		case <-deadline:
+			return false
+		}
+	}
+	return true
+}

@@ -109,9 +109,8 @@ func overlay(t *testing.T, w fyne.Window) fyne.CanvasObject {
 	return top
 }
 
-// tapButton taps the visible button labelled label under o.
-func tapButton(t *testing.T, o fyne.CanvasObject, label string) {
-	t.Helper()
+// findButton is the visible button labelled label under o, or nil.
+func findButton(o fyne.CanvasObject, label string) *widget.Button {
 	var found *widget.Button
 	var walk func(fyne.CanvasObject)
 	walk = func(o fyne.CanvasObject) {
@@ -137,6 +136,13 @@ func tapButton(t *testing.T, o fyne.CanvasObject, label string) {
 		}
 	}
 	walk(o)
+	return found
+}
+
+// tapButton taps the visible button labelled label under o.
+func tapButton(t *testing.T, o fyne.CanvasObject, label string) {
+	t.Helper()
+	found := findButton(o, label)
 	if found == nil {
 		t.Fatalf("no button %q among %q", label, texts(o))
 	}

@@ -14,6 +14,8 @@ type Deps struct {
 	Inspector DatasetInspector
 	Library   TrainStore  // the new-run form's choices
 	Engine    TrainEngine // the new-run form's planner and starter
+	Exporter  Exporter
+	Generator Generator
 	Runner    Runner
 	Window    fyne.Window // the parent of dialogs
 }
@@ -32,11 +34,13 @@ const (
 // Main is the window's content: a navigation to every screen down the side, and a status bar
 // with the engine and the GPU at the bottom.
 type Main struct {
-	Tabs     *container.AppTabs
-	Models   *Models
-	Datasets *Datasets
-	Train    *Train
-	GPU      *GPUPanel
+	Tabs       *container.AppTabs
+	Models     *Models
+	Datasets   *Datasets
+	Train      *Train
+	Playground *Playground
+	Export     *Export
+	GPU        *GPUPanel
 
 	engine, gpu *widget.Label
 	content     fyne.CanvasObject
@@ -45,12 +49,14 @@ type Main struct {
 // NewMain builds every screen.
 func NewMain(d Deps) *Main {
 	m := &Main{
-		Models:   NewModels(d.Models, d.Runner, d.Window),
-		Datasets: NewDatasets(d.Datasets, d.Inspector, d.Runner, d.Window),
-		Train:    NewTrain(d.Library, d.Engine, d.Runner, d.Window),
-		GPU:      NewGPUPanel(),
-		engine:   widget.NewLabel(""),
-		gpu:      widget.NewLabel(""),
+		Models:     NewModels(d.Models, d.Runner, d.Window),
+		Datasets:   NewDatasets(d.Datasets, d.Inspector, d.Runner, d.Window),
+		Train:      NewTrain(d.Library, d.Engine, d.Runner, d.Window),
+		Playground: NewPlayground(d.Generator, d.Runner, d.Window),
+		Export:     NewExport(d.Exporter, d.Runner, d.Window),
+		GPU:        NewGPUPanel(),
+		engine:     widget.NewLabel(""),
+		gpu:        widget.NewLabel(""),
 	}
 	m.engine.Truncation = fyne.TextTruncateEllipsis
 	m.gpu.Alignment = fyne.TextAlignTrailing
@@ -60,16 +66,19 @@ func NewMain(d Deps) *Main {
 		container.NewTabItemWithIcon(TabTrain, theme.MediaPlayIcon(), m.Train.Content()),
 		container.NewTabItemWithIcon(TabRuns, theme.ListIcon(), NewComing(TabRuns,
 			"Every run in the library: its status, configuration, loss curves side by side, checkpoints, and resume.").Content()),
-		container.NewTabItemWithIcon(TabPlayground, theme.MailComposeIcon(), NewComing(TabPlayground,
-			"Chat with a base model and with its fine-tune side by side, with the run's chat template.").Content()),
-		container.NewTabItemWithIcon(TabExport, theme.DownloadIcon(), NewComing(TabExport,
-			"Write a run's adapter (PEFT), the merged model in 16-bit or 4-bit, or GGUF for llama.cpp and Ollama.").Content()),
+		container.NewTabItemWithIcon(TabPlayground, theme.MailComposeIcon(), m.Playground.Content()),
+		container.NewTabItemWithIcon(TabExport, theme.DownloadIcon(), m.Export.Content()),
 		container.NewTabItemWithIcon(TabGPU, theme.ComputerIcon(), m.GPU.Content()),
 	)
 	m.Tabs.SetTabLocation(container.TabLocationLeading)
-	m.Tabs.OnSelected = func(t *container.TabItem) {
-		if t.Text == TabTrain {
-			m.Train.Reload() // models, datasets and presets may have come or gone meanwhile
+	m.Tabs.OnSelected = func(t *container.TabItem) { // what the screens list changes while others show
+		switch t.Text {
+		case TabTrain:
+			m.Train.Reload() // models, datasets and presets
+		case TabPlayground:
+			m.Playground.Reload()
+		case TabExport:
+			m.Export.Reload()
 		}
 	}
 	status := container.NewBorder(widget.NewSeparator(), nil, nil, m.gpu, m.engine)
@@ -79,6 +88,15 @@ func NewMain(d Deps) *Main {
 
 // Content is the window's widget tree.
 func (m *Main) Content() fyne.CanvasObject { return m.content }
+
+// Reload reads the library again into every screen that lists what it holds (after another
+// program added to it, as the demo does).
+func (m *Main) Reload() {
+	m.Models.Reload()
+	m.Datasets.Reload()
+	m.Playground.Reload()
+	m.Export.Reload()
+}
 
 // Show brings the tab with this title to the front.
 func (m *Main) Show(title string) {

@@ -15,7 +15,8 @@ func TestWindow_Navigation(t *testing.T) {
 	lib := newLibrary(t)
 	store := app.Library{Library: lib}
 	m := ui.NewMain(ui.Deps{Models: lib, Datasets: store, Inspector: store, Library: store,
-		Engine: app.Trainer{Library: store}, Runner: ui.Inline{}, Window: w})
+		Engine: app.Trainer{Library: store}, Runner: ui.Inline{}, Window: w,
+		Exporter: app.Exporter{ExportLibrary: lib}, Generator: app.Playground{PlaygroundLibrary: store}})
 	w.SetContent(m.Content())
 	want := []string{ui.TabModels, ui.TabDatasets, ui.TabTrain, ui.TabRuns, ui.TabPlayground, ui.TabExport, ui.TabGPU}
 	if len(m.Tabs.Items) != len(want) {
@@ -26,14 +27,11 @@ func TestWindow_Navigation(t *testing.T) {
 			t.Errorf("tab %d is %q, want %q", i, got, title)
 		}
 	}
-	m.Show(ui.TabTrain)
-	if !shows(m.Tabs.Selected().Content, "Choose a model to see the memory its run takes.") {
-		t.Errorf("the %s tab shows %q", ui.TabTrain, texts(m.Tabs.Selected().Content))
-	}
-	for _, title := range []string{ui.TabRuns, ui.TabPlayground, ui.TabExport} {
+	for title, want := range map[string]string{ui.TabTrain: "Choose a model to see the memory its run takes.",
+		ui.TabRuns: "Runs: coming", ui.TabPlayground: "Generate", ui.TabExport: "Exports of this run"} {
 		m.Show(title)
-		if !shows(m.Tabs.Selected().Content, title+": coming") {
-			t.Errorf("the %s tab shows %q", title, texts(m.Tabs.Selected().Content))
+		if !shows(m.Tabs.Selected().Content, want) {
+			t.Errorf("the %s tab shows %q, want %q", title, texts(m.Tabs.Selected().Content), want)
 		}
 	}
 	m.SetEngine("Engine: /opt/qlora")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,12 +15,11 @@ import (
 
 	"github.com/qlora-studio/qlora-studio/storage"
 	"github.com/qlora-studio/qlora-studio/trainer/export"
-	"github.com/qlora-studio/qlora-studio/trainer/gguf"
 	"github.com/qlora-studio/qlora-studio/trainer/run"
 	"github.com/qlora-studio/qlora-studio/trainer/safetensors"
 )
 
-const exportSynopsis = "RUN_DIR_OR_CHECKPOINT --format peft|merged|bnb4|gguf [--dtype bf16|f16|f32|q8_0] [--merge-into original|nf4] [--base DIR] [--max-shard-gb N] [--json] --out DIR"
+const exportSynopsis = "RUN_DIR_OR_CHECKPOINT --format peft|merged|bnb4|gguf [--dtype bf16|f16|f32|q8_0] [--merge-into original|nf4] [--base DIR] [--max-shard-gb N] [--json] [--progress] --out DIR"
 
 func runExport(args []string, stdout, stderr io.Writer) error {
 	// Listen before anything is written: a Ctrl-C or SIGTERM then cancels the export, which
@@ -36,6 +34,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "folder to create (must not exist)")
 	shardGB := fs.Float64("max-shard-gb", 0, "largest safetensors shard, in GiB (default 5; 2 for bnb4)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	progressLines := fs.Bool("progress", false, `print progress on stdout before the result, one JSON line per tensor: {"type":"progress","done":N,"total":M}`)
 	lf := addLibraryFlags(fs, true)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -48,6 +47,12 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	opt.Base, opt.MaxShardBytes = *base, int64(*shardGB*(1<<30))
 	progress := newProgress(stderr, "export "+*format)
 	opt.Progress = progress.update
+	if *progressLines {
+		opt.Progress = func(done, total int) {
+			progress.update(done, total)
+			json.NewEncoder(stdout).Encode(export.ProgressLine{Type: export.ProgressType, Done: done, Total: total})
+		}
+	}
 	start := time.Now()
 	res, err := export.Export(ctx, pos[0], *out, opt)
 	progress.finish()
@@ -91,20 +96,8 @@ func exportOptions(pos []string, format, dtype, into, out string) (export.Option
 	default:
 		return opt, fmt.Errorf("%w: --format %q: want peft, merged, bnb4 or gguf", errUsage, format)
 	}
-	if opt.Format == export.GGUF {
-		t, err := gguf.ParseType(cmp.Or(dtype, "f16"))
-		if err != nil {
-			return opt, fmt.Errorf("%w: --dtype: %v", errUsage, err)
-		}
-		opt.GGUF = t
-		return opt, nil
-	}
-	if dtype != "" {
-		d, err := export.ParseDType(dtype)
-		if err != nil {
-			return opt, fmt.Errorf("%w: --dtype: %v", errUsage, err)
-		}
-		opt.DType = d
+	if err := opt.SetDType(dtype); err != nil {
+		return opt, fmt.Errorf("%w: --dtype: %v", errUsage, err)
 	}
 	return opt, nil
 }
@@ -130,9 +123,6 @@ func describeExport(r export.Result) string {
 
 var dtypeWord = map[safetensors.DType]string{safetensors.BF16: "bf16", safetensors.F16: "f16", safetensors.F32: "f32"}
 
-// libraryKinds are the library's names of the export formats.
-var libraryKinds = map[export.Format]string{export.PEFT: "peft", export.Merged: "merged", export.BnB4: "bnb-4bit", export.GGUF: "gguf"}
-
 // recordExport lists the export on its run in the library. An export of a run the library does not
 // know (a bare adapter folder, a run trained with --no-library) is not recorded.
 func recordExport(lf *libraryFlags, res export.Result) error {
@@ -155,6 +145,6 @@ func recordExport(lf *libraryFlags, res export.Result) error {
 	if err != nil {
 		return err
 	}
-	_, err = lib.AddExport(storage.Export{Run: r.ID, Kind: libraryKinds[res.Format], Path: res.Path, Step: res.Step, Bytes: res.Bytes})
+	_, err = lib.AddExport(storage.Export{Run: r.ID, Kind: storage.ExportKinds[string(res.Format)], Path: res.Path, Step: res.Step, Bytes: res.Bytes})
 	return err
 }

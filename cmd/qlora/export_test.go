@@ -304,3 +304,35 @@ func TestExport_GGUF(t *testing.T) {
 		t.Errorf("the library lists the run's exports as %+v (exit %d, %s)", shown.Exports, code, stderr)
 	}
 }
+
+// TestExport_ProgressLines ensures --progress prints one JSON line per tensor on stdout, rising
+// once to the total across a GGUF export's two passes, then the --json result as the last line.
+func TestExport_ProgressLines(t *testing.T) {
+	_, args := trainSetup(t, "2")
+	runDir := filepath.Join(t.TempDir(), "run")
+	if _, stderr, code := qlora(t, append(args, "--no-library", "--out", runDir)...); code != 0 {
+		t.Fatalf("train: exit %d\n%s", code, stderr)
+	}
+	out := filepath.Join(t.TempDir(), "gguf")
+	stdout, stderr, code := qlora(t, "export", runDir, "--format", "gguf", "--out", out, "--progress", "--json", "--no-library")
+	if code != 0 {
+		t.Fatalf("export: exit %d\n%s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	var res export.Result
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || res.Path != out || res.Format != export.GGUF {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	var last export.ProgressLine
+	for _, line := range lines[:len(lines)-1] {
+		var p export.ProgressLine
+		if err := json.Unmarshal([]byte(line), &p); err != nil || p.Type != export.ProgressType || p.Done < last.Done ||
+			(last.Total != 0 && p.Total != last.Total) {
+			t.Fatalf("progress line %q after %+v: %v", line, last, err)
+		}
+		last = p
+	}
+	if len(lines) < 3 || last.Done != last.Total {
+		t.Errorf("%d lines, the last progress %+v", len(lines), last)
+	}
+}

@@ -272,6 +272,30 @@ func TestGenerate_Chat(t *testing.T) {
 	}
 }
 
+// TestGenerate_ChatTemplate ensures --chat-template renders the prompt with the named template, as
+// a run's chat_template names it: a .jinja file that writes the bare prompt gives what --raw gives,
+// a built-in other than the model's own gives another continuation, and an unknown name is refused.
+func TestGenerate_ChatTemplate(t *testing.T) {
+	modelDir, _ := trainSetup(t, "1")
+	plain := filepath.Join(t.TempDir(), "plain.jinja")
+	os.WriteFile(plain, []byte("{{ bos_token }}{{ messages[0]['content'] }}"), 0o644)
+	gen := func(extra ...string) (string, string, int) {
+		return qlora(t, append([]string{"generate", "--model", modelDir, "--prompt", "What is the capital of Peru?", "--max-tokens", "8"}, extra...)...)
+	}
+	raw, _, _ := gen("--raw")
+	viaFile, stderr, code := gen("--chat-template", plain)
+	if code != 0 || viaFile != raw {
+		t.Errorf("through %s: exit %d, %q; --raw gives %q\n%s", plain, code, viaFile, raw, stderr)
+	}
+	own, _, _ := gen()
+	if other, _, _ := gen("--chat-template", "llama2"); other == own {
+		t.Errorf("llama2's template gives the same continuation as the model's own: %q", own)
+	}
+	if _, stderr, code := gen("--chat-template", "nope"); code != 1 || !strings.Contains(stderr, `no built-in chat template "nope"`) {
+		t.Errorf("an unknown template: exit %d, %s", code, stderr)
+	}
+}
+
 // TestBench_CPUAllocationsArePlanned ensures `qlora bench` runs and, on the CPU, allocates exactly the
 // bytes the planner predicts for the same shape.
 func TestBench_CPUAllocationsArePlanned(t *testing.T) {

@@ -82,6 +82,18 @@ type Result struct {
 	Warnings   []string          `json:"warnings,omitempty"`   // what llama.cpp will do differently (gguf)
 }
 
+// ProgressLine is a line of `qlora export --progress`: the tensors done and in all, one JSON
+// object per line on stdout before the result, for a caller that runs the export as a child (the
+// desktop app) to show.
+type ProgressLine struct {
+	Type  string `json:"type"` // ProgressType
+	Done  int    `json:"done"`
+	Total int    `json:"total"`
+}
+
+// ProgressType is the type of every ProgressLine; the result that follows has none.
+const ProgressType = "progress"
+
 // Export writes the adapter that from names (a run folder, a checkpoint folder or a PEFT adapter
 // folder; see FindCheckpoint) into the new folder out in the chosen format. The output is built
 // in a temporary folder beside out and renamed when complete; when anything fails, the disk is too

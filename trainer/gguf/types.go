@@ -84,6 +84,9 @@ func (t GGMLType) RowBytes(n int64) int64 {
 // exportTypes are the types a model's weight matrices can be written in.
 var exportTypes = []GGMLType{F32, F16, BF16, Q8_0}
 
+// ExportTypes are the types a model's weight matrices can be written in, as ParseType reads them.
+func ExportTypes() []GGMLType { return append([]GGMLType(nil), exportTypes...) }
+
 // ParseType reads a --dtype value: f32, f16, bf16 or q8_0, in any case.
 func ParseType(s string) (GGMLType, error) {
 	for _, t := range exportTypes {
