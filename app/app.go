@@ -55,7 +55,9 @@ func Run() error {
 	a.Settings().SetTheme(ui.NewTheme(choice))
 
 	library := Library{lib}
-	main := ui.NewMain(ui.Deps{Models: lib, Datasets: library, Inspector: library, Runner: ui.Background{}, Window: w})
+	runs := &Runs{Library: library} // its supervisor comes once the bridge to the window exists
+	main := ui.NewMain(ui.Deps{Models: lib, Datasets: library, Inspector: library, Runs: runs, Control: runs,
+		Runner: ui.Background{}, Window: w})
 	engine, engineErr := FindEngine()
 	engineText := engine.Path
 	if engineErr != nil {
@@ -63,6 +65,7 @@ func Run() error {
 	}
 	bridge := NewBridge(main, w, engineText)
 	sup := NewSupervisor(library, engine, bridge.Run)
+	runs.Supervisor = sup
 
 	w.SetMainMenu(fyne.NewMainMenu(
 		fyne.NewMenu("File",

@@ -12,6 +12,8 @@ type Deps struct {
 	Models    ModelStore
 	Datasets  DatasetStore
 	Inspector DatasetInspector
+	Runs      RunStore
+	Control   RunControl
 	Runner    Runner
 	Window    fyne.Window // the parent of dialogs
 }
@@ -33,6 +35,7 @@ type Main struct {
 	Tabs     *container.AppTabs
 	Models   *Models
 	Datasets *Datasets
+	Runs     *Runs
 	GPU      *GPUPanel
 
 	engine, gpu *widget.Label
@@ -44,6 +47,7 @@ func NewMain(d Deps) *Main {
 	m := &Main{
 		Models:   NewModels(d.Models, d.Runner, d.Window),
 		Datasets: NewDatasets(d.Datasets, d.Inspector, d.Runner, d.Window),
+		Runs:     NewRuns(d.Runs, d.Control, d.Runner, d.Window),
 		GPU:      NewGPUPanel(),
 		engine:   widget.NewLabel(""),
 		gpu:      widget.NewLabel(""),
@@ -55,8 +59,7 @@ func NewMain(d Deps) *Main {
 		container.NewTabItemWithIcon(TabDatasets, theme.DocumentIcon(), m.Datasets.Content()),
 		container.NewTabItemWithIcon(TabTrain, theme.MediaPlayIcon(), NewComing(TabTrain,
 			"Choose a model, a dataset and a preset, see the memory plan before anything starts, then start, stop and resume a fine-tune with its loss and GPU memory charted as it runs.").Content()),
-		container.NewTabItemWithIcon(TabRuns, theme.ListIcon(), NewComing(TabRuns,
-			"Every run in the library: its status, configuration, loss curves side by side, checkpoints, and resume.").Content()),
+		container.NewTabItemWithIcon(TabRuns, theme.ListIcon(), m.Runs.Content()),
 		container.NewTabItemWithIcon(TabPlayground, theme.MailComposeIcon(), NewComing(TabPlayground,
 			"Chat with a base model and with its fine-tune side by side, with the run's chat template.").Content()),
 		container.NewTabItemWithIcon(TabExport, theme.DownloadIcon(), NewComing(TabExport,
@@ -87,9 +90,11 @@ func (m *Main) SetEngine(text string) { m.engine.SetText(text) }
 // EngineText is the engine's line of the status bar.
 func (m *Main) EngineText() string { return m.engine.Text }
 
-// UpdateGPU shows a GPU reading in the panel and the status bar. It must run on the UI goroutine.
+// UpdateGPU shows a GPU reading in the panel, the status bar and the chart of the run open. It
+// must run on the UI goroutine.
 func (m *Main) UpdateGPU(r GPUReading) {
 	m.GPU.Update(r)
+	m.Runs.GPU(r)
 	m.gpu.SetText(r.Summary())
 }
 

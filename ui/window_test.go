@@ -8,13 +8,14 @@ import (
 )
 
 // TestWindow_Navigation ensures the window navigates to the screens of all four parts, in order,
-// the ones not built yet saying what they will do, and that the status bar shows the engine and
-// the GPU.
+// the ones not built yet saying what they will do, the runs screen listing the runs, and that the
+// status bar shows the engine and the GPU.
 func TestWindow_Navigation(t *testing.T) {
 	w := newWindow(t)
 	lib := newLibrary(t)
 	store := app.Library{Library: lib}
-	m := ui.NewMain(ui.Deps{Models: lib, Datasets: store, Inspector: store, Runner: ui.Inline{}, Window: w})
+	runs := app.Runs{Library: store}
+	m := ui.NewMain(ui.Deps{Models: lib, Datasets: store, Inspector: store, Runs: runs, Control: runs, Runner: ui.Inline{}, Window: w})
 	w.SetContent(m.Content())
 	want := []string{ui.TabModels, ui.TabDatasets, ui.TabTrain, ui.TabRuns, ui.TabPlayground, ui.TabExport, ui.TabGPU}
 	if len(m.Tabs.Items) != len(want) {
@@ -25,7 +26,11 @@ func TestWindow_Navigation(t *testing.T) {
 			t.Errorf("tab %d is %q, want %q", i, got, title)
 		}
 	}
-	for _, title := range []string{ui.TabTrain, ui.TabRuns, ui.TabPlayground, ui.TabExport} {
+	m.Show(ui.TabRuns)
+	if !shows(m.Tabs.Selected().Content, "0 of 0 runs") {
+		t.Errorf("the runs tab shows %q", texts(m.Tabs.Selected().Content))
+	}
+	for _, title := range []string{ui.TabTrain, ui.TabPlayground, ui.TabExport} {
 		m.Show(title)
 		if !shows(m.Tabs.Selected().Content, title+": coming") {
 			t.Errorf("the %s tab shows %q", title, texts(m.Tabs.Selected().Content))
