@@ -39,7 +39,7 @@ type line struct {
 // plot is a chart of lines by step, with up to two value axes, scaled to the data.
 type plot struct {
 	yName, y2Name string
-	y2Format      func(float64) string     // the right-hand axis's labels; nil for plain numbers
+	y2Format      func(float64) string   // the right-hand axis's labels; nil for plain numbers
 	y2Range       *chart.ContinuousRange // the right-hand axis's span; nil scales it to the data
 	lines         []line
 }
@@ -62,7 +62,7 @@ func (p plot) chart(fg, bg, grid color.Color) chart.Chart {
 		Width: plotWidth, Height: plotHeight,
 		Background: chart.Style{FillColor: toDrawing(bg), Padding: chart.Box{Top: 40, Left: 12, Right: 12, Bottom: 12}},
 		Canvas:     chart.Style{FillColor: toDrawing(bg)},
-		XAxis: chart.XAxis{Name: "step", NameStyle: text, Style: text, Range: p.xRange(), Ticks: stepTicks(p.xRange())},
+		XAxis:      chart.XAxis{Name: "step", NameStyle: text, Style: text, Range: p.xRange(), Ticks: stepTicks(p.xRange())},
 		YAxisSecondary: chart.YAxis{Name: p.yName, NameStyle: text, Style: text, Range: p.yRange(false),
 			GridMajorStyle: chart.Style{StrokeColor: toDrawing(grid), StrokeWidth: 1},
 			ValueFormatter: func(v any) string { return shortNumber(v.(float64)) }},
@@ -119,7 +119,7 @@ func (p plot) xRange() *chart.ContinuousRange {
 
 // stepTicks marks whole steps on the x axis, 1, 2 or 5 times a power of ten apart.
 func stepTicks(r *chart.ContinuousRange) []chart.Tick {
-	step := float64(niceStep(max(int(math.Ceil(r.Max-r.Min)), 1)/2+1))
+	step := float64(niceStep(max(int(math.Ceil(r.Max-r.Min)), 1)/2 + 1))
 	var ticks []chart.Tick
 	for v := math.Ceil(r.Min/step) * step; v <= r.Max; v += step {
 		ticks = append(ticks, chart.Tick{Value: v, Label: fmt.Sprintf("%.0f", v)})
