@@ -2,7 +2,9 @@ package app
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
@@ -24,6 +26,7 @@ type loopDriver struct {
 	fyne.Driver
 	queue chan func()
 	stop  chan struct{}
+	busy  atomic.Int64 // nanoseconds the UI goroutine has spent running calls
 }
 
 // newUILoop makes a loopApp the current app until the test ends.
@@ -37,7 +40,9 @@ func newUILoop(t testing.TB) *loopApp {
 		for {
 			select {
 			case fn := <-a.driver.queue:
+				start := time.Now()
 				fn()
+				a.driver.busy.Add(int64(time.Since(start)))
 			case <-a.driver.stop:
 				return
 			}

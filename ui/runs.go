@@ -259,7 +259,7 @@ func (s *Runs) Checked() []uint64 {
 // apply filters and sorts the runs into the table's rows.
 func (s *Runs) apply() {
 	words := strings.Fields(strings.ToLower(s.filter))
-	s.rows = s.rows[:0]
+	s.rows = make([]storage.Run, 0, len(s.all))
 	for _, r := range s.all {
 		hay := strings.ToLower(strings.Join([]string{r.Name, r.Model, r.Dataset, r.Preset, r.Status}, " "))
 		if !slices.ContainsFunc(words, func(w string) bool { return !strings.Contains(hay, w) }) {

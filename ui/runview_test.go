@@ -55,7 +55,8 @@ func logHas(v *ui.RunView, text string) int {
 
 // TestRunView_RecordedRun ensures the run view fed a real run's event stream, half of it then the
 // rest, charts the losses and the learning rate by step and the memory against the planned peak,
-// shows the step, tokens/s and the ETA at the recent pace, logs the evaluations and checkpoints,
+// with the GPU's utilisation read meanwhile, shows the step, tokens/s and the ETA at the recent
+// pace, logs the evaluations and checkpoints,
 // shows the latest evaluation's samples, hands Stop and Kill (after asking) on, and says how the
 // run ended.
 func TestRunView_RecordedRun(t *testing.T) {
@@ -89,6 +90,14 @@ func TestRunView_RecordedRun(t *testing.T) {
 	}
 	if n := seriesLen(v.MemoryChart(), "memory in use"); n != 8 {
 		t.Errorf("%d memory readings, want 8", n)
+	}
+	if n := seriesLen(v.MemoryChart(), "GPU utilisation"); n != -1 {
+		t.Errorf("GPU utilisation charted (%d points) without a GPU reading", n)
+	}
+	v.GPU(57) // a reading of the GPU panel, at step 8
+	v.Redraw()
+	if util, ok := series(v.MemoryChart(), "GPU utilisation"); !ok || util.XValues[0] != 8 || util.YValues[0] != 57 || v.MemoryChart().YAxis.Name != "GPU utilisation (%)" {
+		t.Errorf("GPU utilisation %+v, want 57%% at step 8", util)
 	}
 	if plan, ok := series(v.MemoryChart(), "planned peak"); !ok || plan.YValues[0] != 160 || v.MemoryChart().YAxisSecondary.Name != "memory (MiB)" {
 		t.Errorf("planned peak %+v on axis %q, want a line at 160 MiB", plan.YValues, v.MemoryChart().YAxis.Name)
