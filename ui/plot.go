@@ -58,11 +58,12 @@ func (p plot) empty() bool {
 // primary axis is on the right: the plot's main axis is its secondary one, on the left.
 func (p plot) chart(fg, bg, grid color.Color) chart.Chart {
 	text := chart.Style{FontColor: toDrawing(fg), FontSize: 9, StrokeColor: toDrawing(fg)}
+	steps, ticks := p.stepAxis()
 	c := chart.Chart{
 		Width: plotWidth, Height: plotHeight,
 		Background: chart.Style{FillColor: toDrawing(bg), Padding: chart.Box{Top: 40, Left: 12, Right: 12, Bottom: 12}},
 		Canvas:     chart.Style{FillColor: toDrawing(bg)},
-		XAxis:      chart.XAxis{Name: "step", NameStyle: text, Style: text, Range: p.xRange(), Ticks: stepTicks(p.xRange())},
+		XAxis:      chart.XAxis{Name: "step", NameStyle: text, Style: text, Range: steps, Ticks: ticks},
 		YAxisSecondary: chart.YAxis{Name: p.yName, NameStyle: text, Style: text, Range: p.yRange(false),
 			GridMajorStyle: chart.Style{StrokeColor: toDrawing(grid), StrokeWidth: 1},
 			ValueFormatter: func(v any) string { return shortNumber(v.(float64)) }},
@@ -106,25 +107,28 @@ func (l line) series() chart.Series {
 	return s
 }
 
-// xRange spans the steps of every line.
-func (p plot) xRange() *chart.ContinuousRange {
+// stepAxis spans the steps of every line from a whole tick below the first to a whole tick above
+// the last, ticks 1, 2 or 5 times a power of ten apart (go-chart stretches an axis to its ticks).
+func (p plot) stepAxis() (*chart.ContinuousRange, []chart.Tick) {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, l := range p.lines {
 		for _, v := range l.x {
 			lo, hi = min(lo, v), max(hi, v)
 		}
 	}
-	return padded(lo, hi, 0)
-}
-
-// stepTicks marks whole steps on the x axis, 1, 2 or 5 times a power of ten apart.
-func stepTicks(r *chart.ContinuousRange) []chart.Tick {
-	step := float64(niceStep(max(int(math.Ceil(r.Max-r.Min)), 1)/2 + 1))
+	if lo > hi {
+		lo, hi = 0, 1
+	}
+	step := float64(niceStep(int(math.Ceil(hi-lo))/2 + 1))
+	first, last := math.Floor(lo/step)*step, math.Ceil(hi/step)*step
+	if first == last {
+		first, last = max(first-step, 0), last+step
+	}
 	var ticks []chart.Tick
-	for v := math.Ceil(r.Min/step) * step; v <= r.Max; v += step {
+	for v := first; v <= last; v += step {
 		ticks = append(ticks, chart.Tick{Value: v, Label: fmt.Sprintf("%.0f", v)})
 	}
-	return ticks
+	return &chart.ContinuousRange{Min: first, Max: last}, ticks
 }
 
 // yRange spans the values of the lines on one axis, with a little room above and below.

@@ -166,7 +166,7 @@ func TestRuns_CompareOpenResumeDelete(t *testing.T) {
 	if got := c.Differences(); !slices.EqualFunc(got, want, func(a, b ui.KeyDifference) bool { return a.Key == b.Key && slices.Equal(a.Values, b.Values) }) {
 		t.Errorf("differences %+v, want %+v", got, want)
 	}
-	if !shows(w.Content(), "2 configuration keys differ:") || !shows(w.Content(), "lora_dropout") {
+	if !shows(w.Content(), "2 configuration keys differ:") || !shows(w.Content(), "lora_dropout") || shows(w.Content(), "could not be drawn") {
 		t.Errorf("the comparison shows %q", texts(w.Content()))
 	}
 	if seriesLen(c.TrainChart(), "gamma") != 2 || seriesLen(c.TrainChart(), "alpha") != 4 || seriesLen(c.EvalChart(), "alpha") != 1 {

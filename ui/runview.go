@@ -197,7 +197,11 @@ func (v *RunView) refresh() {
 	v.progress.SetValue(d.progress())
 	v.status.SetText(d.progressText())
 	v.reason.SetText(d.rec.Reason)
-	v.reason.Hidden = d.rec.Reason == ""
+	if d.rec.Reason == "" {
+		v.reason.Hide()
+	} else {
+		v.reason.Show()
+	}
 	running := d.rec.Status == storage.StatusRunning
 	enable(v.stopB, running)
 	enable(v.killB, running)
