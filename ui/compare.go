@@ -44,7 +44,6 @@ type compared struct {
 // Compare shows two or more runs side by side: their training and evaluation loss curves
 // overlaid, and the configuration keys whose values differ.
 type Compare struct {
-	ids    []uint64
 	runner Runner
 	runs   []compared
 	diffs  []KeyDifference
@@ -56,7 +55,7 @@ type Compare struct {
 
 // NewCompare builds the comparison of the runs ids and starts reading them.
 func NewCompare(ids []uint64, store RunStore, runner Runner, win fyne.Window) *Compare {
-	c := &Compare{ids: ids, runner: runner, train: newPlotView("Training loss"), eval: newPlotView("Evaluation loss"),
+	c := &Compare{runner: runner, train: newPlotView("Training loss"), eval: newPlotView("Evaluation loss"),
 		keys: container.NewVBox(placeholder("Reading the runs…"))}
 	split := container.NewVSplit(container.NewGridWithColumns(2, c.train.content, c.eval.content), container.NewVScroll(c.keys))
 	split.Offset = 0.55
