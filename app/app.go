@@ -147,17 +147,19 @@ func quit(a fyne.App, w fyne.Window, sup *Supervisor) {
 // newMain builds the window's screens on the library, the supervisor and the engine, and shows a
 // run started from the new-run form with showRun.
 func newMain(w fyne.Window, library Library, sup *Supervisor, engine Engine, runner ui.Runner) *ui.Main {
+	runs := Runs{Library: library, Supervisor: sup}
 	main := ui.NewMain(ui.Deps{Models: library.Library, Datasets: library, Inspector: library, Library: library,
-		Engine: Trainer{Library: library, Supervisor: sup}, Runner: runner, Window: w,
+		Engine: Trainer{Library: library, Supervisor: sup}, Runs: runs, Control: runs, Runner: runner, Window: w,
 		Exporter: Exporter{ExportLibrary: library.Library, Engine: engine}, Generator: Playground{PlaygroundLibrary: library, Engine: engine}})
 	main.Train.OnStarted = func(runID uint64) { showRun(main, runID) }
 	return main
 }
 
-// showRun brings a run just started to the front: the Runs tab, where the run view is to open
-// runID (the one place that connects the new-run form to the run view).
+// showRun brings a run just started to the front: its live view on the Runs tab (the one place
+// that connects the new-run form to the run view).
 func showRun(main *ui.Main, runID uint64) {
 	main.Show(ui.TabRuns)
+	main.Runs.Open(runID)
 }
 
 // showFatal shows an error that keeps the app from working, and a way out.

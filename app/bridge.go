@@ -32,24 +32,46 @@ func NewBridge(main *ui.Main, win fyne.Window, engine string) *Bridge {
 	return b
 }
 
-// OnRun adds a listener for run updates (screens of later issues: the run's charts).
+// OnRun adds a listener for run updates.
 func (b *Bridge) OnRun(fn func(Update)) { b.runListeners = append(b.runListeners, fn) }
 
-// Run hands a supervisor update to the UI. It may be called from any goroutine.
+// Run hands a supervisor update to the UI: the runs screen and the status bar follow it, and a
+// run that ends is announced with a desktop notification. It may be called from any goroutine.
 func (b *Bridge) Run(u Update) {
 	fyne.Do(func() {
 		if u.Run != nil {
 			if u.Run.Status == storage.StatusRunning {
 				b.running[u.RunID] = true
-			} else {
+			} else if b.running[u.RunID] {
 				delete(b.running, u.RunID)
+				fyne.CurrentApp().SendNotification(endNotification(*u.Run))
 			}
 			b.main.SetEngine(b.engineLine())
+			b.main.Runs.Record(*u.Run)
+		}
+		if u.Event != nil {
+			b.main.Runs.Event(u.RunID, *u.Event)
 		}
 		for _, fn := range b.runListeners {
 			fn(u)
 		}
 	})
+}
+
+// endNotification says how a run ended: where, and its best evaluation or why it stopped.
+func endNotification(r storage.Run) *fyne.Notification {
+	title := fmt.Sprintf("Run %s %s", r.Name, r.Status)
+	text := fmt.Sprintf("At step %d of %d", r.Step, r.TotalSteps)
+	if !r.Started.IsZero() && !r.Ended.IsZero() {
+		text += " after " + ui.Duration(r.Ended.Sub(r.Started))
+	}
+	if r.EvalLoss != nil {
+		text += fmt.Sprintf(", best eval loss %.4f", *r.EvalLoss)
+	}
+	if r.Reason != "" {
+		text += ": " + r.Reason
+	}
+	return fyne.NewNotification(title, text+".")
 }
 
 // Problem shows an error from background work that no screen waits for. It may be called from

@@ -6,7 +6,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/test"
 
@@ -17,7 +19,8 @@ import (
 )
 
 // TestBridge ensures engine news and GPU readings reach the window: the status bar counts the
-// runs training, listeners get every update, and the GPU panel gets each reading.
+// runs training, the runs screen lists them, a run that ends is announced with a notification,
+// listeners get every update, and the GPU panel gets each reading.
 func TestBridge(t *testing.T) {
 	test.NewTempApp(t)
 	w := test.NewTempWindow(t, container.NewStack())
@@ -37,11 +40,20 @@ func TestBridge(t *testing.T) {
 	if line := main.EngineText(); line != "Engine: /opt/qlora · 2 runs training" {
 		t.Errorf("status %q", line)
 	}
-	b.Run(Update{RunID: 2, Run: &storage.Run{ID: 2, Status: storage.StatusFinished}})
+	if rows := main.Runs.Rows(); len(rows) != 2 {
+		t.Errorf("the runs screen lists %+v", rows)
+	}
+	t1 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	finished := &storage.Run{ID: 2, Name: "beta", Status: storage.StatusFinished, Step: 60, TotalSteps: 60, Started: t1,
+		Ended: t1.Add(95 * time.Second), EvalLoss: run.Float(1.25)}
+	test.AssertNotificationSent(t, &fyne.Notification{Title: "Run beta finished", Content: "At step 60 of 60 after 1m35s, best eval loss 1.2500."},
+		func() { b.Run(Update{RunID: 2, Run: finished}) })
 	if line := main.EngineText(); line != "Engine: /opt/qlora · 1 run training" {
 		t.Errorf("status %q", line)
 	}
-	if len(got) != 4 || got[2].Event == nil || got[2].Event.Step != 1 {
+	test.AssertNotificationSent(t, nil, func() { b.Run(Update{RunID: 2, Run: finished}) }) // announced once
+	test.AssertNotificationSent(t, nil, func() { b.Run(Update{RunID: 3, Run: &storage.Run{ID: 3, Status: storage.StatusFailed}}) })
+	if len(got) != 6 || got[2].Event == nil || got[2].Event.Step != 1 {
 		t.Errorf("listener got %+v", got)
 	}
 

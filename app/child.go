@@ -25,7 +25,7 @@ type child struct {
 	done chan struct{}
 
 	stdout, stderr io.ReadCloser
-	configFile     string // the configuration handed to the engine, removed when it ends
+	configFile     string // the configuration handed to `qlora train`, removed when it ends; "" for resume
 
 	mu       sync.Mutex
 	asked    syscall.Signal // the last signal the app sent, 0 for none
@@ -37,8 +37,8 @@ type child struct {
 // stderrLines is how many of the engine's last stderr lines are kept for the reason of a failure.
 const stderrLines = 20
 
-// spawn starts `qlora train --events -` on the run's folder with the resolved configuration.
-func (s *Supervisor) spawn(r storage.Run, cfg []byte, backend string) (*child, error) {
+// spawnTrain starts `qlora train --events -` on the run's folder with the resolved configuration.
+func (s *Supervisor) spawnTrain(r storage.Run, cfg []byte, backend string) (*child, error) {
 	f, err := os.CreateTemp("", "qlora-run-*.yaml")
 	if err != nil {
 		return nil, err
@@ -51,17 +51,38 @@ func (s *Supervisor) spawn(r storage.Run, cfg []byte, backend string) (*child, e
 		os.Remove(f.Name())
 		return nil, err
 	}
+	c, err := s.spawn(r, "train", []string{"--config", f.Name(), "--out", r.Dir}, backend)
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, err
+	}
+	c.configFile = f.Name()
+	return c, nil
+}
+
+// spawnResume starts `qlora resume --events -` on the run's folder, extended to maxSteps when > 0.
+func (s *Supervisor) spawnResume(r storage.Run, maxSteps int, backend string) (*child, error) {
+	var args []string
+	if maxSteps > 0 {
+		args = append(args, "--set", fmt.Sprintf("max_steps=%d", maxSteps))
+	}
+	return s.spawn(r, "resume", append(args, r.Dir), backend)
+}
+
+// spawn starts the engine's command (train or resume) for run r with its events on stdout.
+func (s *Supervisor) spawn(r storage.Run, command string, args []string, backend string) (*child, error) {
 	if backend == "" {
 		backend = "auto"
 	}
-	args := []string{"train"}
+	all := []string{command}
 	if s.engine.NoLibrary {
-		args = append(args, "--no-library")
+		all = append(all, "--no-library")
 	}
-	args = append(args, "--events", "-", "--backend", backend, "--config", f.Name(), "--out", r.Dir)
-	cmd := exec.Command(s.engine.Path, args...)
+	all = append(all, "--events", "-", "--backend", backend)
+	cmd := exec.Command(s.engine.Path, append(all, args...)...)
 	cmd.SysProcAttr = childAttr()
-	c := &child{id: r.ID, dir: r.Dir, cmd: cmd, done: make(chan struct{}), configFile: f.Name()}
+	c := &child{id: r.ID, dir: r.Dir, cmd: cmd, done: make(chan struct{})}
+	var err error
 	if c.stdout, err = cmd.StdoutPipe(); err == nil {
 		c.stderr, err = cmd.StderrPipe()
 	}
@@ -69,7 +90,6 @@ func (s *Supervisor) spawn(r storage.Run, cfg []byte, backend string) (*child, e
 		err = cmd.Start()
 	}
 	if err != nil {
-		os.Remove(f.Name())
 		return nil, err
 	}
 	c.pid = cmd.Process.Pid
@@ -126,7 +146,9 @@ func (s *Supervisor) supervise(c *child) {
 	status, known := exitStatus(c.pid)
 	r, err := s.lib.EndRun(c.id, c.reason(status, known))
 	c.cmd.Wait()
-	os.Remove(c.configFile)
+	if c.configFile != "" {
+		os.Remove(c.configFile)
+	}
 	if err != nil {
 		r, err = s.lib.RefreshRun(c.id)
 	}

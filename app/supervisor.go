@@ -104,12 +104,18 @@ func (s *Supervisor) Start(req RunRequest) (storage.Run, error) {
 	// Recorded with this process as its process until the child has a pid, so that nothing takes
 	// it for a crashed run meanwhile.
 	r, err := s.lib.RecordRun(storage.NewRun{Name: req.Name, Dir: dir, Model: m.Name, Dataset: d.Name,
-		BaseModel: m.Path, Data: d.Path, Config: cfg, PID: os.Getpid()})
+		BaseModel: m.Path, Data: d.Path, Preset: req.Preset, Config: cfg, PID: os.Getpid()})
 	if err != nil {
 		os.Remove(dir)
 		return storage.Run{}, err
 	}
-	c, err := s.spawn(r, cfg, req.Backend)
+	c, err := s.spawnTrain(r, cfg, req.Backend)
+	return s.launched(r, c, err)
+}
+
+// launched follows a child just spawned for run r, recorded as running in this process until
+// then: the run is marked as running in the child, or failed when the child did not start.
+func (s *Supervisor) launched(r storage.Run, c *child, err error) (storage.Run, error) {
 	if err != nil {
 		ended, _ := s.lib.EndRun(r.ID, "the engine did not start: "+err.Error())
 		return ended, err
@@ -121,6 +127,38 @@ func (s *Supervisor) Start(req RunRequest) (storage.Run, error) {
 	}
 	s.follow(c)
 	return s.lib.RefreshRun(r.ID)
+}
+
+// Resume continues a run that is not going (stopped, failed or crashed; or finished, to extend
+// it) from its last checkpoint: `qlora resume` as a child, supervised as Start's are. maxSteps
+// above the run's total extends it to that many steps, with the learning-rate schedule stretched
+// over the new length (docs/events.md); 0 keeps its length.
+func (s *Supervisor) Resume(id uint64, maxSteps int, backend string) (storage.Run, error) {
+	if s.engine.Path == "" {
+		return storage.Run{}, ErrNoEngine
+	}
+	if s.Done(id) != nil {
+		return storage.Run{}, fmt.Errorf("run %d is running already", id)
+	}
+	r, err := s.lib.RefreshRun(id)
+	switch {
+	case err != nil:
+		return r, err
+	case r.Status == storage.StatusRunning:
+		return r, fmt.Errorf("run %s is running already", r.Name)
+	case len(r.Checkpoints) == 0:
+		return r, fmt.Errorf("run %s has no checkpoint to resume from", r.Name)
+	case maxSteps < 0 || (maxSteps > 0 && maxSteps <= r.Step):
+		return r, fmt.Errorf("run %s is at step %d: it can be extended to more steps, not %d", r.Name, r.Step, maxSteps)
+	case r.Status == storage.StatusFinished && maxSteps == 0:
+		return r, fmt.Errorf("run %s has finished: extend it to more than %d steps", r.Name, r.Step)
+	}
+	// Marked running in this process until the child has a pid, as Start does.
+	if err := s.lib.StartRun(id, os.Getpid()); err != nil {
+		return r, err
+	}
+	c, err := s.spawnResume(r, maxSteps, backend)
+	return s.launched(r, c, err)
 }
 
 // resolveConfig builds the run's configuration from the preset, the request's layer and its

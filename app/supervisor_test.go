@@ -384,3 +384,53 @@ func TestSupervisor_Shutdown(t *testing.T) {
 		t.Errorf("after shutdown the run is %q (%s), want stopped", r.Status, r.Reason)
 	}
 }
+
+// TestSupervisor_Resume ensures a stopped run resumes from its checkpoint in a real `qlora
+// resume` child, extended to a new length, and finishes there with its series continued; a run
+// going or finished without a longer length is refused, and nothing starts.
+func TestSupervisor_Resume(t *testing.T) {
+	lib := demoLibrary(t)
+	rec := newRecorder()
+	s := NewSupervisor(lib, testEngine(t), rec.notify)
+	r, err := s.Start(demoRun("100000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.waitStep(t, 2)
+	if _, err := s.Resume(r.ID, 0, "cpu"); err == nil || !strings.Contains(err.Error(), "running already") {
+		t.Errorf("resuming a run that is going: %v", err)
+	}
+	if err := s.Stop(r.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, s, r.ID)
+	stopped, _ := lib.Run(r.ID)
+	if stopped.Status != storage.StatusStopped {
+		t.Fatalf("run ended as %q (%s), want stopped", stopped.Status, stopped.Reason)
+	}
+	end := stopped.Step + 3
+	resumed, err := s.Resume(r.ID, end, "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed.Status != storage.StatusRunning {
+		t.Errorf("resumed run is %q", resumed.Status)
+	}
+	waitDone(t, s, r.ID)
+	r, _ = lib.Run(r.ID)
+	if r.Status != storage.StatusFinished || r.Step != end || r.Resumes != 1 {
+		t.Fatalf("after the resume: %q at step %d (%s), %d resumes; want finished at step %d, 1 resume", r.Status, r.Step, r.Reason, r.Resumes, end)
+	}
+	if points, _ := lib.Series(r.ID, storage.Range{}); len(points) != end || points[end-1].Step != end {
+		t.Errorf("%d points after the resume, want steps 1 to %d", len(points), end)
+	}
+	if rec.events(run.EventStarted) != 2 {
+		t.Errorf("%d started events reached the UI, want 2 (the start and the resume)", rec.events(run.EventStarted))
+	}
+	if _, err := s.Resume(r.ID, 0, "cpu"); err == nil || !strings.Contains(err.Error(), "extend it") {
+		t.Errorf("resuming a finished run without a longer length: %v", err)
+	}
+	if len(s.Running()) != 0 {
+		t.Errorf("a refused resume started %v", s.Running())
+	}
+}

@@ -36,6 +36,7 @@ type Run struct {
 	Dataset   string `json:"dataset,omitempty"` // the library dataset; "" when trained from a file
 	BaseModel string `json:"base_model"`        // the folder the run loads its base from
 	Data      string `json:"data"`              // the training data file
+	Preset    string `json:"preset,omitempty"`  // the built-in preset it started from, or ""
 
 	Status  string    `json:"status"`
 	Reason  string    `json:"reason,omitempty"` // why it failed, stopped or crashed
@@ -91,6 +92,7 @@ type NewRun struct {
 	Dataset   string // the library dataset, or ""
 	BaseModel string // the folder the base is loaded from
 	Data      string // the training data file
+	Preset    string // the built-in preset it starts from, or ""
 	Config    []byte // run.yaml
 	Plan      *Plan
 	PID       int // the process that will train it; 0 for a run folder adopted after the fact
@@ -112,7 +114,7 @@ func (l *Library) RecordRun(nr NewRun) (Run, error) {
 	if err != nil {
 		return Run{}, err
 	}
-	r := Run{Dir: dir, Model: nr.Model, Dataset: nr.Dataset, BaseModel: nr.BaseModel, Data: nr.Data,
+	r := Run{Dir: dir, Model: nr.Model, Dataset: nr.Dataset, BaseModel: nr.BaseModel, Data: nr.Data, Preset: nr.Preset,
 		Status: StatusRunning, PID: nr.PID, Host: thisHost, Created: time.Now().UTC()}
 	if nr.Plan != nil {
 		r.PlanBytes = nr.Plan.TotalBytes

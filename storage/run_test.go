@@ -14,21 +14,21 @@ import (
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // TestLibrary_RecordRun ensures a recorded run is found by name, id and folder, keeps its
-// configuration and plan, gets a unique name, and that a folder is recorded only once.
+// configuration, plan and preset, gets a unique name, and that a folder is recorded only once.
 func TestLibrary_RecordRun(t *testing.T) {
 	l := openTemp(t, nil)
 	parent := t.TempDir()
 	dir := runFolder(t, parent, "exp")
 	plan := &Plan{Backend: "cpu", TotalBytes: 1 << 20, Components: []PlanComponent{{"weights", 1 << 20}}}
-	r, err := l.RecordRun(NewRun{Dir: dir, Config: []byte("lora_r: 8\n"), Plan: plan, PID: os.Getpid()})
+	r, err := l.RecordRun(NewRun{Dir: dir, Preset: "demo", Config: []byte("lora_r: 8\n"), Plan: plan, PID: os.Getpid()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ID != 1 || r.Name != "exp" || r.Status != StatusRunning || r.PlanBytes != 1<<20 {
+	if r.ID != 1 || r.Name != "exp" || r.Status != StatusRunning || r.PlanBytes != 1<<20 || r.Preset != "demo" {
 		t.Errorf("%+v", r)
 	}
 	for _, ref := range []string{"exp", "1", "#1", dir, dir + "/"} {
-		if got, err := l.FindRun(ref); err != nil || got.ID != 1 {
+		if got, err := l.FindRun(ref); err != nil || got.ID != 1 || got.Preset != "demo" {
 			t.Errorf("FindRun(%q): %+v %v", ref, got, err)
 		}
 	}

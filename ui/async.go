@@ -11,7 +11,8 @@ import (
 // touches a widget; it hands changes over with Update, and then runs on the UI goroutine.
 type Runner interface {
 	Run(work func(), then func())
-	Update(fn func()) // called from work: run fn on the UI goroutine (progress)
+	Update(fn func())                 // called from work: run fn on the UI goroutine (progress)
+	After(d time.Duration, fn func()) // run fn on the UI goroutine once d has passed
 }
 
 // Background is the app's Runner: work in a goroutine, handed over with fyne.Do.
@@ -27,6 +28,9 @@ func (Background) Run(work func(), then func()) {
 
 // Update implements Runner.
 func (Background) Update(fn func()) { fyne.Do(fn) }
+
+// After implements Runner.
+func (Background) After(d time.Duration, fn func()) { time.AfterFunc(d, func() { fyne.Do(fn) }) }
 
 // Inline runs work and then at once on the calling goroutine, so that a screen's action has
 // finished when the call returns. Tests use it; it must only be called on the UI goroutine.
@@ -75,3 +79,14 @@ func (q *Queued) Drain(timeout time.Duration, done func() bool) bool {
 	}
 	return true
 }
+
+// After implements Runner: fn is queued once d has passed.
+func (q *Queued) After(d time.Duration, fn func()) {
+	go func() {
+		time.Sleep(d)
+		q.queue <- fn
+	}()
+}
+
+// After implements Runner: at once, without waiting.
+func (Inline) After(_ time.Duration, fn func()) { fn() }

@@ -462,12 +462,3 @@ func namesOf[T any](list []T, name func(T) string) []string {
 	}
 	return out
 }
-
-// enable enables or disables a button.
-func enable(b *widget.Button, on bool) {
-	if on {
-		b.Enable()
-	} else {
-		b.Disable()
-	}
-}

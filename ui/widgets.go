@@ -54,3 +54,12 @@ func showRemoveError(err error, win fyne.Window) {
 	}
 	dialog.ShowError(err, win)
 }
+
+// enable enables or disables a button.
+func enable(b *widget.Button, on bool) {
+	if on {
+		b.Enable()
+	} else {
+		b.Disable()
+	}
+}

@@ -14,6 +14,8 @@ type Deps struct {
 	Inspector DatasetInspector
 	Library   TrainStore  // the new-run form's choices
 	Engine    TrainEngine // the new-run form's planner and starter
+	Runs      RunStore
+	Control   RunControl
 	Exporter  Exporter
 	Generator Generator
 	Runner    Runner
@@ -38,6 +40,7 @@ type Main struct {
 	Models     *Models
 	Datasets   *Datasets
 	Train      *Train
+	Runs       *Runs
 	Playground *Playground
 	Export     *Export
 	GPU        *GPUPanel
@@ -52,6 +55,7 @@ func NewMain(d Deps) *Main {
 		Models:     NewModels(d.Models, d.Runner, d.Window),
 		Datasets:   NewDatasets(d.Datasets, d.Inspector, d.Runner, d.Window),
 		Train:      NewTrain(d.Library, d.Engine, d.Runner, d.Window),
+		Runs:       NewRuns(d.Runs, d.Control, d.Runner, d.Window),
 		Playground: NewPlayground(d.Generator, d.Runner, d.Window),
 		Export:     NewExport(d.Exporter, d.Runner, d.Window),
 		GPU:        NewGPUPanel(),
@@ -64,8 +68,7 @@ func NewMain(d Deps) *Main {
 		container.NewTabItemWithIcon(TabModels, theme.StorageIcon(), m.Models.Content()),
 		container.NewTabItemWithIcon(TabDatasets, theme.DocumentIcon(), m.Datasets.Content()),
 		container.NewTabItemWithIcon(TabTrain, theme.MediaPlayIcon(), m.Train.Content()),
-		container.NewTabItemWithIcon(TabRuns, theme.ListIcon(), NewComing(TabRuns,
-			"Every run in the library: its status, configuration, loss curves side by side, checkpoints, and resume.").Content()),
+		container.NewTabItemWithIcon(TabRuns, theme.ListIcon(), m.Runs.Content()),
 		container.NewTabItemWithIcon(TabPlayground, theme.MailComposeIcon(), m.Playground.Content()),
 		container.NewTabItemWithIcon(TabExport, theme.DownloadIcon(), m.Export.Content()),
 		container.NewTabItemWithIcon(TabGPU, theme.ComputerIcon(), m.GPU.Content()),
@@ -94,6 +97,8 @@ func (m *Main) Content() fyne.CanvasObject { return m.content }
 func (m *Main) Reload() {
 	m.Models.Reload()
 	m.Datasets.Reload()
+	m.Train.Reload()
+	m.Runs.Reload()
 	m.Playground.Reload()
 	m.Export.Reload()
 }
@@ -113,10 +118,12 @@ func (m *Main) SetEngine(text string) { m.engine.SetText(text) }
 // EngineText is the engine's line of the status bar.
 func (m *Main) EngineText() string { return m.engine.Text }
 
-// UpdateGPU shows a GPU reading in the panel and the status bar. It must run on the UI goroutine.
+// UpdateGPU shows a GPU reading in the panel, the status bar and the chart of the run open. It
+// must run on the UI goroutine.
 func (m *Main) UpdateGPU(r GPUReading) {
 	m.GPU.Update(r)
 	m.Train.SetGPU(r)
+	m.Runs.GPU(r)
 	m.gpu.SetText(r.Summary())
 }
 

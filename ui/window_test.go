@@ -7,15 +7,16 @@ import (
 	"github.com/qlora-studio/qlora-studio/ui"
 )
 
-// TestWindow_Navigation ensures the window navigates to the screens of all four parts, in order,
-// the ones not built yet saying what they will do, that the status bar shows the engine and the
-// GPU, and that the new-run form is offered the GPU read.
+// TestWindow_Navigation ensures the window navigates to every screen, in order, each showing its own,
+// the runs screen listing the runs, that the status bar shows the engine and the GPU, and that the
+// new-run form is offered the GPU read.
 func TestWindow_Navigation(t *testing.T) {
 	w := newWindow(t)
 	lib := newLibrary(t)
 	store := app.Library{Library: lib}
+	runs := app.Runs{Library: store}
 	m := ui.NewMain(ui.Deps{Models: lib, Datasets: store, Inspector: store, Library: store,
-		Engine: app.Trainer{Library: store}, Runner: ui.Inline{}, Window: w,
+		Engine: app.Trainer{Library: store}, Runs: runs, Control: runs, Runner: ui.Inline{}, Window: w,
 		Exporter: app.Exporter{ExportLibrary: lib}, Generator: app.Playground{PlaygroundLibrary: store}})
 	w.SetContent(m.Content())
 	want := []string{ui.TabModels, ui.TabDatasets, ui.TabTrain, ui.TabRuns, ui.TabPlayground, ui.TabExport, ui.TabGPU}
@@ -28,7 +29,7 @@ func TestWindow_Navigation(t *testing.T) {
 		}
 	}
 	for title, want := range map[string]string{ui.TabTrain: "Choose a model to see the memory its run takes.",
-		ui.TabRuns: "Runs: coming", ui.TabPlayground: "Generate", ui.TabExport: "Exports of this run"} {
+		ui.TabRuns: "0 of 0 runs", ui.TabPlayground: "Generate", ui.TabExport: "Exports of this run"} {
 		m.Show(title)
 		if !shows(m.Tabs.Selected().Content, want) {
 			t.Errorf("the %s tab shows %q, want %q", title, texts(m.Tabs.Selected().Content), want)
