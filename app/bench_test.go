@@ -41,13 +41,11 @@ func BenchmarkBridge_Ingest1000StepsPerSecond(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	runs := Runs{Library: Library{lib}}
 	var bridge *Bridge
 	var main *ui.Main
 	fyne.DoAndWait(func() {
 		w := test.NewTempWindow(b, container.NewStack())
-		main = ui.NewMain(ui.Deps{Models: lib, Datasets: runs.Library, Inspector: runs.Library, Runs: runs, Control: runs,
-			Runner: ui.Background{}, Window: w})
+		main = newMain(w, Library{lib}, nil, Engine{}, ui.Background{})
 		w.SetContent(main.Content())
 		bridge = NewBridge(main, w, "qlora")
 		main.Runs.Open(rec.ID)

@@ -29,17 +29,16 @@ type desk struct {
 func newDesk(t *testing.T) *desk {
 	t.Helper()
 	d := &desk{app: newUILoop(t), lib: demoLibrary(t)}
-	d.runs = &Runs{Library: Library{d.lib}}
-	var bridge *Bridge
+	var bridge *Bridge // set before any run starts, as in Run
+	engine := testEngine(t)
+	d.sup = NewSupervisor(d.lib, engine, func(u Update) { bridge.Run(u) })
+	d.runs = &Runs{Library: Library{d.lib}, Supervisor: d.sup}
 	fyne.DoAndWait(func() {
 		w := test.NewTempWindow(t, container.NewStack())
-		d.main = ui.NewMain(ui.Deps{Models: d.lib, Datasets: d.runs.Library, Inspector: d.runs.Library, Runs: d.runs,
-			Control: d.runs, Runner: ui.Background{}, Window: w})
+		d.main = newMain(w, Library{d.lib}, d.sup, engine, ui.Background{})
 		w.SetContent(d.main.Content())
 		bridge = NewBridge(d.main, w, engineBin)
 	})
-	d.sup = NewSupervisor(d.lib, testEngine(t), bridge.Run)
-	d.runs.Supervisor = d.sup
 	t.Cleanup(func() { d.sup.Shutdown(time.Minute) })
 	return d
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/qlora-studio/qlora-studio/cuda/gpuinfo"
 	"github.com/qlora-studio/qlora-studio/storage"
 	"github.com/qlora-studio/qlora-studio/trainer/run"
 )
@@ -93,6 +94,10 @@ func (s *Supervisor) Start(req RunRequest) (storage.Run, error) {
 	if err != nil {
 		return storage.Run{}, err
 	}
+	yaml, err := cfg.Marshal()
+	if err != nil {
+		return storage.Run{}, err
+	}
 	name := req.Name
 	if name == "" {
 		name = fmt.Sprintf("%s-%s-%s", m.Name, d.Name, time.Now().Format("20060102-150405"))
@@ -104,12 +109,13 @@ func (s *Supervisor) Start(req RunRequest) (storage.Run, error) {
 	// Recorded with this process as its process until the child has a pid, so that nothing takes
 	// it for a crashed run meanwhile.
 	r, err := s.lib.RecordRun(storage.NewRun{Name: req.Name, Dir: dir, Model: m.Name, Dataset: d.Name,
-		BaseModel: m.Path, Data: d.Path, Preset: req.Preset, Config: cfg, PID: os.Getpid()})
+		BaseModel: m.Path, Data: d.Path, Preset: req.Preset, Config: yaml, Plan: storage.PlanFor(&cfg, planBackend(req.Backend)),
+		PID: os.Getpid()})
 	if err != nil {
 		os.Remove(dir)
 		return storage.Run{}, err
 	}
-	c, err := s.spawnTrain(r, cfg, req.Backend)
+	c, err := s.spawnTrain(r, yaml, req.Backend)
 	return s.launched(r, c, err)
 }
 
@@ -163,12 +169,12 @@ func (s *Supervisor) Resume(id uint64, maxSteps int, backend string) (storage.Ru
 
 // resolveConfig builds the run's configuration from the preset, the request's layer and its
 // overrides, with the library's model and dataset (and the dataset's shape when it was set by hand).
-func resolveConfig(req RunRequest, m storage.Model, d storage.Dataset) ([]byte, error) {
+func resolveConfig(req RunRequest, m storage.Model, d storage.Dataset) (run.Config, error) {
 	var layers run.Layers
 	if req.Preset != "" {
 		p, err := run.LookupPreset(req.Preset)
 		if err != nil {
-			return nil, err
+			return run.Config{}, err
 		}
 		layers.Docs = append(layers.Docs, p.Doc())
 	}
@@ -180,11 +186,19 @@ func resolveConfig(req RunRequest, m storage.Model, d storage.Dataset) ([]byte, 
 		layers.Sets = append(layers.Sets, "dataset_format="+d.Shape)
 	}
 	layers.Sets = append(layers.Sets, req.Sets...)
-	cfg, err := layers.Resolve()
-	if err != nil {
-		return nil, err
+	return layers.Resolve()
+}
+
+// planBackend is the backend a run started with backend ("auto", "cpu" or "cuda") will train on,
+// as the engine chooses it, for the plan recorded with the run.
+func planBackend(backend string) string {
+	if backend == "cpu" {
+		return "cpu"
 	}
-	return cfg.Marshal()
+	if ok, _ := gpuinfo.Present(); ok {
+		return "cuda"
+	}
+	return "cpu"
 }
 
 // newRunFolder creates a fresh folder for a run under parent, named after name (made a valid

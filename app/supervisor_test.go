@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -187,6 +188,12 @@ func TestSupervisor_RunFinishes(t *testing.T) {
 	if err != nil || !strings.Contains(cfg.YAML, "max_steps: 6") {
 		t.Errorf("recorded configuration %q (%v), want the resolved one with max_steps: 6", cfg.YAML, err)
 	}
+	// The plan the run view draws its planned peak from: the CPU's here, as the engine trained.
+	resolved, _ := resolveConfig(demoRun("6"), mustModel(t, lib, "tiny"), mustDataset(t, lib, "capitals"))
+	want := storage.PlanFor(&resolved, "cpu")
+	if want == nil || cfg.Plan == nil || !reflect.DeepEqual(*cfg.Plan, *want) || r.PlanBytes != want.TotalBytes {
+		t.Errorf("recorded plan %+v (%d bytes), want the planner's %+v", cfg.Plan, r.PlanBytes, want)
+	}
 	if len(s.Running()) != 0 {
 		t.Errorf("still following %v", s.Running())
 	}
@@ -302,15 +309,16 @@ func TestSupervisor_Adopt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	yaml, _ := cfg.Marshal()
 	cfgFile := filepath.Join(t.TempDir(), "run.yaml")
-	os.WriteFile(cfgFile, cfg, 0o644)
+	os.WriteFile(cfgFile, yaml, 0o644)
 	engine := exec.Command(engineBin, "train", "--backend", "cpu", "--config", cfgFile, "--out", dir)
 	if err := engine.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { engine.Process.Kill(); engine.Wait() })
 	going, err := lib.RecordRun(storage.NewRun{Dir: dir, Model: "tiny", Dataset: "capitals", BaseModel: m.Path,
-		Data: d.Path, Config: cfg, PID: engine.Process.Pid})
+		Data: d.Path, Config: yaml, PID: engine.Process.Pid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,4 +441,22 @@ func TestSupervisor_Resume(t *testing.T) {
 	if len(s.Running()) != 0 {
 		t.Errorf("a refused resume started %v", s.Running())
 	}
+}
+
+func mustModel(t *testing.T, lib *storage.Library, name string) storage.Model {
+	t.Helper()
+	m, err := lib.Model(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mustDataset(t *testing.T, lib *storage.Library, name string) storage.Dataset {
+	t.Helper()
+	d, err := lib.Dataset(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -42,7 +42,11 @@ func (t Trainer) RunYAML(r ui.TrainRequest) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return resolveConfig(req, m, d)
+	cfg, err := resolveConfig(req, m, d)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Marshal()
 }
 
 // StartRun records the run and starts the engine on it.

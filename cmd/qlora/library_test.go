@@ -145,7 +145,7 @@ func TestTrain_LibraryNames(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "NF4 base of tiny built") || !strings.Contains(stderr, "recorded in the library") {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	_, stderr, code = qlora(t, append(args, "--out", dirB)...)
+	_, stderr, code = qlora(t, append(args, "--out", dirB, "--preset", "demo")...)
 	if code != 0 || !strings.Contains(stderr, "NF4 base of tiny from the library's cache") {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -168,6 +168,11 @@ func TestTrain_LibraryNames(t *testing.T) {
 	jsonOf(t, &runs, "runs", "list", "--library", lib)
 	if len(runs) != 2 {
 		t.Fatalf("%d runs", len(runs))
+	}
+	for _, r := range runs { // the preset a run started from, for the app's history
+		if want := map[string]string{dirA: "", dirB: "demo"}[r.Dir]; r.Preset != want {
+			t.Errorf("run in %s: preset %q, want %q", r.Dir, r.Preset, want)
+		}
 	}
 	r := runs[0]
 	if r.Status != storage.StatusFinished || r.Step != 8 || r.Model != "tiny" || r.Dataset != "caps" || r.PlanBytes == 0 || len(r.Checkpoints) != 2 {

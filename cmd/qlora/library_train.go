@@ -6,12 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/qlora-studio/qlora-studio/storage"
-	"github.com/qlora-studio/qlora-studio/trainer/model"
-	"github.com/qlora-studio/qlora-studio/trainer/plan"
 	"github.com/qlora-studio/qlora-studio/trainer/run"
 )
 
@@ -25,9 +22,9 @@ type libraryRun struct {
 
 // recordTrain resolves library names in the configuration (base_model, dataset, val_dataset),
 // swaps in the model's cached NF4 base when the run quantizes, and records the run with its plan
-// before it starts on the backend named. Paths work as before; with --no-library nothing else
-// happens.
-func (f *libraryFlags) recordTrain(cfg *run.Config, out, backendName string, stderr io.Writer) (*libraryRun, error) {
+// before it starts on the backend named, with the preset it started from. Paths work as before;
+// with --no-library nothing else happens.
+func (f *libraryFlags) recordTrain(cfg *run.Config, out, backendName, preset string, stderr io.Writer) (*libraryRun, error) {
 	if f.off {
 		for _, arg := range []string{cfg.BaseModel, cfg.Dataset} {
 			if !isPathArg(arg) {
@@ -49,7 +46,7 @@ func (f *libraryFlags) recordTrain(cfg *run.Config, out, backendName string, std
 	if err := lib.Refresh(); err != nil { // adopts runs a crash left behind
 		fmt.Fprintf(stderr, "warning: the library's runs were not brought up to date: %v\n", err)
 	}
-	nr := storage.NewRun{Dir: out, PID: os.Getpid()}
+	nr := storage.NewRun{Dir: out, Preset: preset, PID: os.Getpid()}
 	var m *storage.Model
 	if m, err = resolveModel(lib, cfg.BaseModel); err != nil {
 		return nil, err
@@ -79,7 +76,7 @@ func (f *libraryFlags) recordTrain(cfg *run.Config, out, backendName string, std
 	if _, err := os.Stat(filepath.Join(out, run.ConfigFile)); err == nil {
 		return nil, nil // the engine refuses a folder that holds a run, and says how to resume it
 	}
-	nr.Plan = planFor(cfg, backendName)
+	nr.Plan = storage.PlanFor(cfg, backendName)
 	if m != nil && cfg.LoadIn4Bit && m.Quantization == "" && cfg.BnB4bitQuantType == "nf4" {
 		if cfg.BaseModel, err = nf4Base(lib, m.Name, cfg, stderr); err != nil {
 			return nil, err
@@ -142,29 +139,6 @@ func nf4Base(lib *storage.Library, name string, cfg *run.Config, stderr io.Write
 		fmt.Fprintf(stderr, "NF4 base of %s from the library's cache: %s\n", name, path)
 	}
 	return path, nil
-}
-
-// planFor is the planner's estimate for the run on the backend it will use (named as
-// backend.Backend.Name names it), or nil when it cannot be made: the engine then says why the run
-// cannot start.
-func planFor(cfg *run.Config, backendName string) *storage.Plan {
-	mc, err := model.LoadConfig(cfg.BaseModel)
-	if err != nil {
-		return nil
-	}
-	kind := plan.CPU
-	if strings.HasPrefix(backendName, "cuda") {
-		kind = plan.CUDA
-	}
-	p, err := plan.Make(cfg.PlanRequest(mc, kind))
-	if err != nil {
-		return nil
-	}
-	sp := &storage.Plan{Backend: p.Backend, TotalBytes: p.TotalBytes}
-	for _, c := range p.Components {
-		sp.Components = append(sp.Components, storage.PlanComponent{Name: c.Name, Bytes: c.Bytes})
-	}
-	return sp
 }
 
 // recordResume finds the run folder or library run that arg names and marks it running again in

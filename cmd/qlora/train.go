@@ -56,7 +56,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rec, err := lib.recordTrain(&cfg, *out, be.Name(), stderr) // library names to paths; the run recorded
+	rec, err := lib.recordTrain(&cfg, *out, be.Name(), *flags.preset, stderr) // library names to paths; the run recorded
 	if err != nil {
 		return err
 	}
