@@ -63,5 +63,7 @@ func (t Trainer) StartRun(r ui.TrainRequest) (uint64, error) {
 // layer over the defaults, no preset under it.
 func runRequest(r ui.TrainRequest) (RunRequest, error) {
 	yaml, err := r.Config.Marshal()
-	return RunRequest{Name: r.Name, Model: r.Model, Dataset: r.Dataset, Config: yaml}, err
+	// The built-in preset goes under the form's configuration, which sets every key: it is there
+	// for the record.
+	return RunRequest{Name: r.Name, Model: r.Model, Dataset: r.Dataset, Preset: r.Preset, Config: yaml}, err
 }

@@ -45,6 +45,7 @@ type TrainRequest struct {
 	Name    string // "" names the run after the model, the dataset and the time
 	Model   string
 	Dataset string
+	Preset  string // the built-in preset the form was filled from, recorded with the run; or ""
 	Config  run.Config
 }
 
@@ -354,7 +355,13 @@ func (s *Train) plan(c run.Config, problems map[string]string) {
 // request is the run the form asks for.
 func (s *Train) request() TrainRequest {
 	c, _ := s.read()
-	return TrainRequest{Name: strings.TrimSpace(s.name.Text), Model: s.model.Selected, Dataset: s.dataset.Selected, Config: c}
+	req := TrainRequest{Name: strings.TrimSpace(s.name.Text), Model: s.model.Selected, Dataset: s.dataset.Selected, Config: c}
+	for _, p := range s.presets {
+		if p.option() == s.preset.Selected && !p.yours {
+			req.Preset = p.id
+		}
+	}
+	return req
 }
 
 // Start records the run and hands it to the supervisor; OnStarted follows with its id.
