@@ -95,7 +95,7 @@ func Run() error {
 	}()
 	toured := make(chan error, 1)
 	if os.Getenv(tourEnv) == "1" {
-		go func() { toured <- tour(a, main, os.Stdin, os.Stdout) }()
+		go func() { toured <- tour(a, main, lib, os.Stdin, os.Stdout) }()
 	}
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)

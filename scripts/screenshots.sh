@@ -24,7 +24,7 @@ make -s build studio
 work=$(mktemp -d)
 display=:$((90 + RANDOM % 100))
 trap 'kill $xvfb 2>/dev/null; rm -rf "$work"' EXIT
-bin/qlora demo --quick --library "$work/library" >"$work/demo.log" 2>&1 || {
+bin/qlora demo --library "$work/library" >"$work/demo.log" 2>&1 || {
 	cat "$work/demo.log" >&2
 	exit 1
 }
@@ -46,5 +46,5 @@ wait "$app" || {
 	cat "$work/app.log" >&2
 	exit 1
 }
-montage "${shots[@]}" -tile 3x -geometry 600x400+8+8 -background '#202020' "$out/overview.png"
+montage "${shots[@]}" -tile 4x -geometry 480x320+6+6 -background '#202020' "PNG8:$out/overview.png" # 256 colours: a small file
 echo "screenshots: ${#shots[@]} screens in $out (and overview.png)"

@@ -15,6 +15,7 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 	chart "github.com/wcharczuk/go-chart/v2"
+	"github.com/wcharczuk/go-chart/v2/drawing"
 )
 
 // A plot's drawing, in pixels; the image scales to the space it gets.
@@ -41,6 +42,7 @@ type plot struct {
 	yName, y2Name string
 	y2Format      func(float64) string   // the right-hand axis's labels; nil for plain numbers
 	y2Range       *chart.ContinuousRange // the right-hand axis's span; nil scales it to the data
+	fromZero      bool                   // the main axis starts at zero (memory: how full it is)
 	lines         []line
 }
 
@@ -83,9 +85,34 @@ func (p plot) chart(fg, bg, grid color.Color) chart.Chart {
 		}
 		c.Series = append(c.Series, l.series())
 	}
-	c.Elements = []chart.Renderable{chart.LegendThin(&c, chart.Style{FillColor: toDrawing(bg), FontColor: toDrawing(fg),
-		StrokeColor: toDrawing(grid)})}
+	c.Elements = []chart.Renderable{legend(c.Series, toDrawing(fg))}
 	return c
+}
+
+// legend names each series above the plot, with a sample of its line, in the text colour fg
+// (go-chart's LegendThin paints its box white whatever the style, which a dark theme cannot
+// read).
+func legend(series []chart.Series, fg drawing.Color) chart.Renderable {
+	return func(r chart.Renderer, plotBox chart.Box, defaults chart.Style) {
+		r.SetFont(defaults.GetFont())
+		r.SetFontColor(fg)
+		r.SetFontSize(9)
+		const sample, gap = 22, 6
+		x, y := plotBox.Left, plotBox.Top/2+4
+		for _, s := range series {
+			st := s.GetStyle()
+			box := r.MeasureText(s.GetName())
+			r.Text(s.GetName(), x, y)
+			x += box.Width() + gap
+			r.SetStrokeColor(st.StrokeColor)
+			r.SetStrokeWidth(st.StrokeWidth)
+			r.SetStrokeDashArray(st.StrokeDashArray)
+			r.MoveTo(x, y-box.Height()/2)
+			r.LineTo(x+sample, y-box.Height()/2)
+			r.Stroke()
+			x += sample + 3*gap
+		}
+	}
 }
 
 func (l line) series() chart.Series {
@@ -134,6 +161,9 @@ func (p plot) stepAxis() (*chart.ContinuousRange, []chart.Tick) {
 // yRange spans the values of the lines on one axis, with a little room above and below.
 func (p plot) yRange(secondary bool) *chart.ContinuousRange {
 	lo, hi := math.Inf(1), math.Inf(-1)
+	if p.fromZero && !secondary {
+		lo = 0
+	}
 	for _, l := range p.lines {
 		if l.secondary != secondary {
 			continue

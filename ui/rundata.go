@@ -334,7 +334,7 @@ func (d *runData) plots(c lineColors) (loss, memory plot) {
 			{name: "evaluation loss", x: evalSteps, y: evalLosses, color: c.eval, dots: true},
 			{name: "learning rate", x: allSteps, y: lrs, color: c.lr, secondary: true, dashed: true},
 		}}
-	memory = plot{yName: "memory (" + unitName + ")", lines: []line{{name: "memory in use", x: memSteps, y: mem, color: c.memory}}}
+	memory = plot{yName: "memory (" + unitName + ")", fromZero: true, lines: []line{{name: "memory in use", x: memSteps, y: mem, color: c.memory}}}
 	if d.rec.PlanBytes > 0 && len(allSteps) > 0 {
 		plan := float64(d.rec.PlanBytes) / unit
 		memory.lines = append(memory.lines, line{name: "planned peak", x: []float64{allSteps[0], allSteps[len(allSteps)-1]},

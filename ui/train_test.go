@@ -250,7 +250,9 @@ func TestTrain_MemoryFollowsKnobs(t *testing.T) {
 }
 
 // TestTrain_MakeItFit ensures "make it fit" sets the largest max length, then the largest
-// micro-batch, that fit the card: the form then fits, and one step more does not.
+// micro-batch, that fit the card: the form then fits, and one step more does not. (With a
+// micro-batch of 256 the length is held by the memory, not by the model's context of 512 tokens,
+// which caps it otherwise: TestTrain_MakeItFitCapsAtContext.)
 func TestTrain_MakeItFit(t *testing.T) {
 	s, w, lib := newTrain(t)
 	s.SelectPreset("demo")
@@ -260,9 +262,11 @@ func TestTrain_MakeItFit(t *testing.T) {
 	if mem.Memory() != 1<<30 {
 		t.Fatalf("the detected GPU is not planned against: %d bytes", mem.Memory())
 	}
-	cases := []struct{ key, button, tooBig, after string }{
-		{"max_seq_length", "max length", "1000000", "256"}, {"micro_batch_size", "micro-batch", "4096", "4"}}
+	cases := []struct{ key, button, tooBig, after, otherKey, other string }{
+		{"max_seq_length", "max length", "1000000", "256", "micro_batch_size", "256"},
+		{"micro_batch_size", "micro-batch", "4096", "4", "max_seq_length", "256"}}
 	for _, fit := range cases {
+		s.SetField(fit.otherKey, fit.other)
 		s.SetField(fit.key, fit.tooBig)
 		rep, _ := mem.Report()
 		largest := map[string]int{"max_seq_length": rep.LargestSeqLen, "micro_batch_size": rep.LargestMicroBatch}[fit.key]
@@ -279,6 +283,22 @@ func TestTrain_MakeItFit(t *testing.T) {
 			t.Errorf("%s %d, one more than the largest: %+v", fit.key, largest+1, rep)
 		}
 		s.SetField(fit.key, fit.after)
+	}
+}
+
+// TestTrain_MakeItFitCapsAtContext ensures "make it fit" never offers a max length beyond the
+// model's context (max_position_embeddings), even where more would fit in memory.
+func TestTrain_MakeItFitCapsAtContext(t *testing.T) {
+	s, w, _ := newTrain(t)
+	s.SelectPreset("demo")
+	s.SelectModel("tiny")
+	s.SetField("max_seq_length", "100000")
+	if rep, _ := s.Memory().Report(); rep.LargestSeqLen != 512 {
+		t.Fatalf("largest length %d on the A6000, want the tiny model's context, 512", rep.LargestSeqLen)
+	}
+	tapButton(t, w.Content(), "Set the max length to 512, the largest that fits")
+	if got := s.Field("max_seq_length"); got != "512" {
+		t.Errorf("the form shows %s", got)
 	}
 }
 

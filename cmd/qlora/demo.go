@@ -321,8 +321,8 @@ func trainDemo(lib *storage.Library, cfg run.Config, dir, modelName, datasetName
 	if err != nil {
 		return "", err
 	}
-	rec, err := lib.RecordRun(storage.NewRun{Dir: dir, Model: modelName, Dataset: datasetName,
-		BaseModel: cfg.BaseModel, Data: cfg.Dataset, Config: yaml, PID: os.Getpid()})
+	rec, err := lib.RecordRun(storage.NewRun{Dir: dir, Model: modelName, Dataset: datasetName, Preset: "demo",
+		BaseModel: cfg.BaseModel, Data: cfg.Dataset, Config: yaml, Plan: storage.PlanFor(&cfg, be.Name()), PID: os.Getpid()})
 	if err != nil {
 		return "", err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/qlora-studio/qlora-studio/internal/democorpus"
 	"github.com/qlora-studio/qlora-studio/internal/tinymodel"
+	"github.com/qlora-studio/qlora-studio/storage"
 	"github.com/qlora-studio/qlora-studio/trainer/model"
 	"github.com/qlora-studio/qlora-studio/trainer/run"
 	"github.com/qlora-studio/qlora-studio/trainer/tokenizer"
@@ -65,6 +66,13 @@ func TestDemo_Quick_ScoreRises(t *testing.T) {
 	runs, err := os.ReadDir(filepath.Join(lib, "runs"))
 	if err != nil || len(runs) != 2 {
 		t.Errorf("library runs: %v %v; want the two demo runs", runs, err)
+	}
+	var listed []storage.Run
+	jsonOf(t, &listed, "runs", "list", "--library", lib)
+	for _, r := range listed { // the app's history and run view show these
+		if r.Preset != "demo" || r.PlanBytes == 0 {
+			t.Errorf("demo run %s recorded with preset %q and a plan of %d bytes", r.Name, r.Preset, r.PlanBytes)
+		}
 	}
 }
 

@@ -72,7 +72,7 @@ func writePlan(w io.Writer, r plan.Report) {
 	} else {
 		fmt.Fprintf(w, "does NOT fit in %s: %s over\n", gib(r.MemoryBytes), gib(-r.SpareBytes))
 	}
-	fmt.Fprintf(w, "largest max_seq_length that fits: %d; largest micro_batch_size: %d\n", r.LargestSeqLen, r.LargestMicroBatch)
+	fmt.Fprintf(w, "largest max_seq_length that fits (up to the model's context): %d; largest micro_batch_size: %d\n", r.LargestSeqLen, r.LargestMicroBatch)
 }
 
 func gib(b int64) string { return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30)) }

@@ -335,7 +335,7 @@ func TestPlan_Command(t *testing.T) {
 		t.Errorf("plan %+v", p)
 	}
 	text, _, _ := qlora(t, "plan", "--model", cfg, "--preset", "65b-48gb", "--gpu-memory", "24GiB")
-	if !strings.Contains(text, "does NOT fit in 24.00 GiB") || !strings.Contains(text, "largest max_seq_length that fits: 0") {
+	if !strings.Contains(text, "does NOT fit in 24.00 GiB") || !strings.Contains(text, "largest max_seq_length that fits (up to the model's context): 0") {
 		t.Errorf("24 GiB:\n%s", text)
 	}
 }

@@ -3,10 +3,15 @@ package plan
 // Fits reports whether the plan fits in memory bytes.
 func (p Plan) Fits(memory int64) bool { return p.TotalBytes <= memory }
 
-// LargestSeqLen is the longest max_seq_length, at the request's micro-batch size, whose plan fits
-// in memory; 0 when not even one token fits.
+// LargestSeqLen is the longest max_seq_length, at the request's micro-batch size and no longer
+// than the model's context (max_position_embeddings), whose plan fits in memory; 0 when not even
+// one token fits.
 func LargestSeqLen(r Request, memory int64) (int, error) {
-	return largest(1, 1<<20, memory, func(v int) Request { r.SeqLen = v; return r })
+	hi := 1 << 20
+	if c := r.Model.MaxPositionEmbeddings; c > 0 {
+		hi = c
+	}
+	return largest(1, hi, memory, func(v int) Request { r.SeqLen = v; return r })
 }
 
 // LargestMicroBatch is the largest micro-batch size, at the request's length, whose plan fits in

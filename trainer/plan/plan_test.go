@@ -99,10 +99,17 @@ func TestMake_CheckpointingSavesMemory(t *testing.T) {
 	}
 }
 
-// TestLargest_FitsAtAnswerNotAbove ensures "make it fit" answers fit and one step more does not.
+// TestLargest_FitsAtAnswerNotAbove ensures "make it fit" answers fit and one step more does not,
+// and that the length stops at the model's context.
 func TestLargest_FitsAtAnswerNotAbove(t *testing.T) {
 	const memory = int64(48) << 30
 	r := request65b(t)
+	if seq, err := LargestSeqLen(r, memory); err != nil || seq != r.Model.MaxPositionEmbeddings {
+		t.Errorf("largest length %d (%v), want LLaMA-65B's context, %d, which fits", seq, err, r.Model.MaxPositionEmbeddings)
+	}
+	model := *r.Model
+	model.MaxPositionEmbeddings = 1 << 20 // a long-context model: the memory sets the length
+	r.Model = &model
 	seq, err := LargestSeqLen(r, memory)
 	if err != nil || seq < 2048 {
 		t.Fatalf("largest length %d, %v", seq, err)
