@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/dialog"
 )
 
 // Runner runs a screen's slow work (a library call that hashes or copies files, tokenizing a
@@ -31,6 +32,20 @@ func (Background) Update(fn func()) { fyne.Do(fn) }
 
 // After implements Runner.
 func (Background) After(d time.Duration, fn func()) { time.AfterFunc(d, func() { fyne.Do(fn) }) }
+
+// load runs fetch off the UI goroutine, then show with what it read on the UI goroutine, or the
+// error in a dialog over win: how a screen reads the library.
+func load[T any](r Runner, win fyne.Window, fetch func() (T, error), show func(T)) {
+	var v T
+	var err error
+	r.Run(func() { v, err = fetch() }, func() {
+		if err != nil {
+			dialog.ShowError(err, win)
+			return
+		}
+		show(v)
+	})
+}
 
 // Inline runs work and then at once on the calling goroutine, so that a screen's action has
 // finished when the call returns. Tests use it; it must only be called on the UI goroutine.

@@ -114,17 +114,7 @@ func NewExport(store Exporter, runner Runner, win fyne.Window) *Export {
 func (s *Export) Content() fyne.CanvasObject { return s.content }
 
 // Reload reads the runs from the library again, keeping the one chosen.
-func (s *Export) Reload() {
-	var runs []storage.Run
-	var err error
-	s.runner.Run(func() { runs, err = s.store.Runs() }, func() {
-		if err != nil {
-			dialog.ShowError(err, s.win)
-			return
-		}
-		s.run.set(runs)
-	})
-}
+func (s *Export) Reload() { load(s.runner, s.win, s.store.Runs, s.run.set) }
 
 // SelectRun chooses the run with this id; another id (0) chooses the latest run.
 func (s *Export) SelectRun(id uint64) { s.run.choose(id) }

@@ -71,13 +71,7 @@ func (s *Models) Content() fyne.CanvasObject { return s.content }
 
 // Reload reads the models from the library again.
 func (s *Models) Reload() {
-	var models []storage.Model
-	var err error
-	s.runner.Run(func() { models, err = s.store.Models() }, func() {
-		if err != nil {
-			dialog.ShowError(err, s.win)
-			return
-		}
+	load(s.runner, s.win, s.store.Models, func(models []storage.Model) {
 		keep := s.selected
 		s.models = models
 		s.list.UnselectAll()

@@ -149,17 +149,7 @@ func numberEntry(value string) *widget.Entry {
 func (s *Playground) Content() fyne.CanvasObject { return s.content }
 
 // Reload reads the runs from the library again, keeping the one chosen.
-func (s *Playground) Reload() {
-	var runs []storage.Run
-	var err error
-	s.runner.Run(func() { runs, err = s.gen.Runs() }, func() {
-		if err != nil {
-			dialog.ShowError(err, s.win)
-			return
-		}
-		s.run.set(runs)
-	})
-}
+func (s *Playground) Reload() { load(s.runner, s.win, s.gen.Runs, s.run.set) }
 
 // SelectRun chooses the run with this id; another id (0) chooses the latest run.
 func (s *Playground) SelectRun(id uint64) { s.run.choose(id) }

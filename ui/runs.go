@@ -116,13 +116,7 @@ func (s *Runs) Content() fyne.CanvasObject { return s.content }
 
 // Reload reads the runs from the library again.
 func (s *Runs) Reload() {
-	var runs []storage.Run
-	var err error
-	s.runner.Run(func() { runs, err = s.store.Runs() }, func() {
-		if err != nil {
-			dialog.ShowError(err, s.win)
-			return
-		}
+	load(s.runner, s.win, s.store.Runs, func(runs []storage.Run) {
 		s.all = runs
 		s.apply()
 	})
