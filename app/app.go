@@ -152,6 +152,9 @@ func newMain(w fyne.Window, library Library, sup *Supervisor, engine Engine, run
 		Engine: Trainer{Library: library, Supervisor: sup}, Runs: runs, Control: runs, Runner: runner, Window: w,
 		Exporter: Exporter{ExportLibrary: library.Library, Engine: engine}, Generator: Playground{PlaygroundLibrary: library, Engine: engine}})
 	main.Train.OnStarted = func(runID uint64) { showRun(main, runID) }
+	main.Train.OnCluster = func(yaml []byte, name string) {
+		ui.ShowHandoffConfig(Cluster{library.Library}, name, yaml, runner, w)
+	}
 	return main
 }
 

@@ -41,13 +41,15 @@ func (c Cluster) ModelNames() ([]string, error) {
 
 // HandOff writes the folder axolotl needs to train the run, and says what it wrote.
 func (c Cluster) HandOff(req ui.HandoffRequest) (string, error) {
-	r, err := c.Lib.FindRun(req.Run)
-	if err != nil {
-		return "", err
-	}
-	doc, err := c.Lib.RunDoc(r.ID)
-	if err != nil {
-		return "", err
+	doc := run.Doc{Source: "the new-run form's configuration", YAML: req.Config}
+	if req.Config == nil {
+		r, err := c.Lib.FindRun(req.Run)
+		if err != nil {
+			return "", err
+		}
+		if doc, err = c.Lib.RunDoc(r.ID); err != nil {
+			return "", err
+		}
 	}
 	cfg, err := run.Layers{Docs: []run.Doc{doc}}.Resolve()
 	if err != nil {

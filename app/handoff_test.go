@@ -35,8 +35,18 @@ func TestCluster_HandOffAndImport(t *testing.T) {
 	if err != nil || !strings.Contains(text, "64 alpaca rows") {
 		t.Fatalf("%q (%v)", text, err)
 	}
-	if _, err := os.Stat(filepath.Join(out, axolotl.ConfigFile)); err != nil {
+	fromRun, err := os.ReadFile(filepath.Join(out, axolotl.ConfigFile))
+	if err != nil {
 		t.Error(err)
+	}
+	// The same configuration from the new-run form, not yet run: the same axolotl file.
+	yaml, _ := os.ReadFile(filepath.Join(runDir, run.ConfigFile))
+	formOut := filepath.Join(t.TempDir(), "cluster")
+	if _, err := c.HandOff(ui.HandoffRequest{Run: "the form's", Config: yaml, Out: formOut}); err != nil {
+		t.Fatal(err)
+	}
+	if fromForm, _ := os.ReadFile(filepath.Join(formOut, axolotl.ConfigFile)); string(fromForm) != string(fromRun) {
+		t.Errorf("the form's configuration gave\n%s\nthe run's\n%s", fromForm, fromRun)
 	}
 
 	adapter := filepath.Join(t.TempDir(), "qlora-out")

@@ -20,9 +20,10 @@ type Cluster interface {
 	ImportRun(ImportRequest) (string, error) // returns the run imported, to show
 }
 
-// HandoffRequest is a run of the library to hand to axolotl.
+// HandoffRequest is a run of the library, or a run.yaml not yet run, to hand to axolotl.
 type HandoffRequest struct {
 	Run       string // the run's name
+	Config    []byte // the run.yaml to hand off instead of a library run (the new-run form's)
 	Out       string // the new folder to write
 	BaseModel string // base_model as the cluster names it; "" keeps the run's
 }
@@ -43,6 +44,7 @@ type HandoffDialog struct {
 	Run       *widget.Select
 	Out       *widget.Entry
 	BaseModel *widget.Entry
+	config    []byte // the run.yaml handed off, when not a library run
 	cluster   Cluster
 	runner    Runner
 	win       fyne.Window
@@ -50,7 +52,31 @@ type HandoffDialog struct {
 
 // ShowHandoff opens the "Run on a cluster" dialog; its runs load in the background.
 func ShowHandoff(c Cluster, r Runner, w fyne.Window) *HandoffDialog {
-	d := &HandoffDialog{Run: widget.NewSelect(nil, nil), Out: widget.NewEntry(), BaseModel: widget.NewEntry(), cluster: c, runner: r, win: w}
+	d := newHandoff(c, r, w, widget.NewSelect(nil, nil), nil)
+	var names []string
+	var err error
+	r.Run(func() { names, err = c.RunNames() }, func() {
+		if err != nil {
+			dialog.ShowError(err, w)
+		}
+		d.Run.SetOptions(names)
+	})
+	return d
+}
+
+// ShowHandoffConfig opens the "Run on a cluster" dialog for a run.yaml not yet run (the new-run
+// form's), named name.
+func ShowHandoffConfig(c Cluster, name string, yaml []byte, r Runner, w fyne.Window) *HandoffDialog {
+	run := widget.NewSelect([]string{name}, nil)
+	run.SetSelected(name)
+	run.Disable()
+	return newHandoff(c, r, w, run, yaml)
+}
+
+// newHandoff shows the dialog with run as its choice of run; yaml, when given, is what is handed
+// off under that name.
+func newHandoff(c Cluster, r Runner, w fyne.Window, run *widget.Select, yaml []byte) *HandoffDialog {
+	d := &HandoffDialog{Run: run, Out: widget.NewEntry(), BaseModel: widget.NewEntry(), config: yaml, cluster: c, runner: r, win: w}
 	d.BaseModel.SetPlaceHolder("the run's; or a Hugging Face id, or a path on the cluster")
 	choose := widget.NewButton("Choose…", func() {
 		chooseFolder(w, func(dir string) { d.Out.SetText(filepath.Join(dir, d.Run.Selected+"-axolotl")) })
@@ -65,20 +91,12 @@ func ShowHandoff(c Cluster, r Runner, w fyne.Window) *HandoffDialog {
 			d.Submit()
 		}
 	}, w)
-	var names []string
-	var err error
-	r.Run(func() { names, err = c.RunNames() }, func() {
-		if err != nil {
-			dialog.ShowError(err, w)
-		}
-		d.Run.SetOptions(names)
-	})
 	return d
 }
 
 // Submit hands the chosen run off and shows the result.
 func (d *HandoffDialog) Submit() {
-	req := HandoffRequest{Run: d.Run.Selected, Out: d.Out.Text, BaseModel: d.BaseModel.Text}
+	req := HandoffRequest{Run: d.Run.Selected, Config: d.config, Out: d.Out.Text, BaseModel: d.BaseModel.Text}
 	if req.Run == "" || req.Out == "" {
 		dialog.ShowError(errors.New("choose a run and a new folder"), d.win)
 		return

@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/qlora-studio/qlora-studio/ui"
@@ -45,13 +46,31 @@ func TestHandoffDialog_Submit(t *testing.T) {
 	d.BaseModel.SetText("meta-llama/Llama-3.1-8B")
 	d.Submit()
 	want := ui.HandoffRequest{Run: "capitals", Out: "/tmp/cluster", BaseModel: "meta-llama/Llama-3.1-8B"}
-	if len(c.handoffs) != 1 || c.handoffs[0] != want || !shows(overlay(t, w), "wrote /tmp/cluster") {
+	if len(c.handoffs) != 1 || !reflect.DeepEqual(c.handoffs[0], want) || !shows(overlay(t, w), "wrote /tmp/cluster") {
 		t.Errorf("handed off %v, showing %q", c.handoffs, texts(overlay(t, w)))
 	}
 	c.fail = errors.New("the data has 2 bad rows")
 	d.Submit()
 	if !shows(overlay(t, w), "2 bad rows") {
 		t.Errorf("the failure is not shown: %q", texts(overlay(t, w)))
+	}
+}
+
+// TestHandoffDialog_Config ensures the dialog for a configuration not yet run (the new-run
+// form's) hands off that run.yaml under its name, with no run to choose.
+func TestHandoffDialog_Config(t *testing.T) {
+	w := newWindow(t)
+	c := &fakeCluster{}
+	yaml := []byte("base_model: /models/tiny\n")
+	d := ui.ShowHandoffConfig(c, "tiny-capitals", yaml, ui.Inline{}, w)
+	if d.Run.Selected != "tiny-capitals" || !d.Run.Disabled() {
+		t.Errorf("the run shown is %q (disabled %v)", d.Run.Selected, d.Run.Disabled())
+	}
+	d.Out.SetText("/tmp/cluster")
+	d.Submit()
+	want := ui.HandoffRequest{Run: "tiny-capitals", Config: yaml, Out: "/tmp/cluster"}
+	if len(c.handoffs) != 1 || !reflect.DeepEqual(c.handoffs[0], want) {
+		t.Errorf("handed off %+v, want %+v", c.handoffs, want)
 	}
 }
 

@@ -75,6 +75,9 @@ type Train struct {
 
 	// OnStarted is called on the UI goroutine with the id of a run Start started.
 	OnStarted func(runID uint64)
+	// OnCluster is called on the UI goroutine with the run.yaml the form would start, and the
+	// run's name, when "Run on a cluster…" is chosen; nil hides the button.
+	OnCluster func(yaml []byte, name string)
 
 	base    run.Config // the preset's configuration, which the knobs override
 	knobs   []*knob
@@ -87,6 +90,7 @@ type Train struct {
 	other                  *widget.Label // problems of keys the form has no field for
 	memory                 *MemoryPanel
 	startB, saveB, exportB *widget.Button
+	clusterB               *widget.Button
 	content                fyne.CanvasObject
 }
 
@@ -109,10 +113,11 @@ func NewTrain(store TrainStore, engine TrainEngine, runner Runner, win fyne.Wind
 	s.startB.Importance = widget.HighImportance
 	s.saveB = widget.NewButtonWithIcon("Save as preset…", theme.DocumentSaveIcon(), s.askPreset)
 	s.exportB = widget.NewButtonWithIcon("Export run.yaml…", theme.DownloadIcon(), s.askExport)
+	s.clusterB = widget.NewButtonWithIcon("Run on a cluster…", theme.ComputerIcon(), s.Cluster)
 
 	pickers := container.New(layout.NewFormLayout(), widget.NewLabel("Model"), s.model, widget.NewLabel("Dataset"), s.dataset,
 		widget.NewLabel("Preset"), s.preset, widget.NewLabel("Run name"), s.name)
-	buttons := container.NewHBox(s.saveB, s.exportB, layout.NewSpacer(), s.startB)
+	buttons := container.NewHBox(s.saveB, s.exportB, s.clusterB, layout.NewSpacer(), s.startB)
 	right := container.NewVScroll(container.NewPadded(s.memory.Content()))
 	split := container.NewHSplit(container.NewVScroll(s.buildKnobs()), right)
 	split.Offset = 0.55
@@ -319,6 +324,7 @@ func (s *Train) check() {
 	enable(s.saveB, len(problems) == 0)
 	enable(s.startB, len(problems) == 0 && chosen)
 	enable(s.exportB, len(problems) == 0 && chosen)
+	enable(s.clusterB, len(problems) == 0 && chosen)
 	s.plan(c, problems)
 }
 
@@ -446,6 +452,22 @@ func (s *Train) Export(path string) {
 	}, func() {
 		if err != nil {
 			dialog.ShowError(fmt.Errorf("exporting run.yaml: %w", err), s.win)
+		}
+	})
+}
+
+// Cluster hands the run.yaml the form would start, with the run's name, to OnCluster (which asks
+// where to write axolotl's folder).
+func (s *Train) Cluster() {
+	req := s.request()
+	var yaml []byte
+	var err error
+	s.runner.Run(func() { yaml, err = s.engine.RunYAML(req) }, func() {
+		switch {
+		case err != nil:
+			dialog.ShowError(fmt.Errorf("the run's configuration: %w", err), s.win)
+		case s.OnCluster != nil:
+			s.OnCluster(yaml, cmp.Or(req.Name, req.Model+"-"+req.Dataset))
 		}
 	})
 }

@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -313,5 +314,27 @@ func TestTrain_StartRefused(t *testing.T) {
 	tapButton(t, w.Content(), "Start")
 	if started || !shows(overlay(t, w), "the qlora engine was not found") {
 		t.Errorf("started %v; the dialog says %q", started, texts(overlay(t, w)))
+	}
+}
+
+// TestTrain_RunOnACluster ensures "Run on a cluster…" is offered only once the form can start,
+// and hands OnCluster the very run.yaml the run would start with, under the run's name.
+func TestTrain_RunOnACluster(t *testing.T) {
+	s, w, _ := newTrain(t)
+	var got []byte
+	var name string
+	s.OnCluster = func(yaml []byte, n string) { got, name = yaml, n }
+	s.SelectPreset("demo")
+	if b := findButton(w.Content(), "Run on a cluster…"); b == nil || !b.Disabled() {
+		t.Error("offered before a model and a dataset are chosen")
+	}
+	s.SelectModel("tiny")
+	s.SelectDataset("capitals")
+	tapButton(t, w.Content(), "Run on a cluster…")
+	file := filepath.Join(t.TempDir(), "run.yaml")
+	s.Export(file)
+	want, err := os.ReadFile(file)
+	if err != nil || string(got) != string(want) || name != "tiny-capitals" {
+		t.Errorf("handed %q as %q, want the exported run.yaml\n%s", got, name, want)
 	}
 }
