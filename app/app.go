@@ -65,22 +65,7 @@ func Run() error {
 	main := newMain(w, library, sup, engine, ui.Background{})
 	bridge = NewBridge(main, w, engineText)
 
-	cluster := Cluster{lib}
-	w.SetMainMenu(fyne.NewMainMenu(
-		fyne.NewMenu("File",
-			fyne.NewMenuItem("Import model folder…", func() { main.Show(ui.TabModels); main.Models.ChooseFolder() }),
-			fyne.NewMenuItem("Import dataset file…", func() { main.Show(ui.TabDatasets); main.Datasets.ChooseFile() }),
-			fyne.NewMenuItemSeparator(),
-			fyne.NewMenuItem("Run on a cluster…", func() { ui.ShowHandoff(cluster, ui.Background{}, w) }),
-			fyne.NewMenuItem("Import a run…", func() { ui.ShowImport(cluster, ui.Background{}, w) })),
-		ui.ThemeMenu(choiceOrSystem(choice), func(c string) {
-			a.Settings().SetTheme(ui.NewTheme(c))
-			go func() {
-				if err := lib.SetSetting(themeSetting, c); err != nil {
-					bridge.Problem(err)
-				}
-			}()
-		})))
+	w.SetMainMenu(mainMenu(a, w, main, lib, choice, bridge))
 	w.SetContent(main.Content())
 	w.SetCloseIntercept(func() { quit(a, w, sup) })
 
@@ -115,6 +100,27 @@ func Run() error {
 	default:
 		return nil
 	}
+}
+
+// mainMenu is the window's menu: imports and the cluster in File, the theme (choice, kept in the
+// library) in View.
+func mainMenu(a fyne.App, w fyne.Window, main *ui.Main, lib *storage.Library, choice string, bridge *Bridge) *fyne.MainMenu {
+	cluster := Cluster{lib}
+	return fyne.NewMainMenu(
+		fyne.NewMenu("File",
+			fyne.NewMenuItem("Import model folder…", func() { main.Show(ui.TabModels); main.Models.ChooseFolder() }),
+			fyne.NewMenuItem("Import dataset file…", func() { main.Show(ui.TabDatasets); main.Datasets.ChooseFile() }),
+			fyne.NewMenuItemSeparator(),
+			fyne.NewMenuItem("Run on a cluster…", func() { ui.ShowHandoff(cluster, ui.Background{}, w) }),
+			fyne.NewMenuItem("Import a run…", func() { ui.ShowImport(cluster, ui.Background{}, w) })),
+		ui.ThemeMenu(choiceOrSystem(choice), func(c string) {
+			a.Settings().SetTheme(ui.NewTheme(c))
+			go func() {
+				if err := lib.SetSetting(themeSetting, c); err != nil {
+					bridge.Problem(err)
+				}
+			}()
+		}))
 }
 
 // quit closes the app; with runs training, it asks first, then stops them (each writes a
