@@ -59,6 +59,10 @@ func (x Exporter) Export(ctx context.Context, req ui.ExportRequest, progress fun
 	if req.DType != "" {
 		args = append(args, "--dtype", req.DType)
 	}
+	if r.BaseModel != "" {
+		// The base the run was given: its run.yaml may name the library's NF4 cache instead.
+		args = append(args, "--base", r.BaseModel)
+	}
 	var res *export.Result
 	var bad error
 	err = x.Engine.run(ctx, engineCommand{args: args, stdout: func(line string) {

@@ -45,6 +45,9 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	opt.Base, opt.MaxShardBytes = *base, int64(*shardGB*(1<<30))
+	if opt.Base == "" && !lf.off {
+		opt.Base = libraryBase(lf, pos[0])
+	}
 	progress := newProgress(stderr, "export "+*format)
 	opt.Progress = progress.update
 	if *progressLines {
@@ -131,14 +134,7 @@ func recordExport(lf *libraryFlags, res export.Result) error {
 		return err
 	}
 	defer lib.Close()
-	runDir, err := filepath.Abs(res.Checkpoint)
-	if err != nil {
-		return err
-	}
-	if filepath.Base(filepath.Dir(runDir)) == run.CheckpointsDir {
-		runDir = filepath.Dir(filepath.Dir(runDir))
-	}
-	r, err := lib.FindRun(runDir)
+	r, err := lib.FindRun(runFolder(res.Checkpoint))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
 	}
@@ -147,4 +143,30 @@ func recordExport(lf *libraryFlags, res export.Result) error {
 	}
 	_, err = lib.AddExport(storage.Export{Run: r.ID, Kind: storage.ExportKinds[string(res.Format)], Path: res.Path, Step: res.Step, Bytes: res.Bytes})
 	return err
+}
+
+// runFolder is the run folder of path, a run folder or one of its checkpoints.
+func runFolder(path string) string {
+	dir, _ := filepath.Abs(path)
+	if filepath.Base(filepath.Dir(dir)) == run.CheckpointsDir {
+		return filepath.Dir(filepath.Dir(dir))
+	}
+	return dir
+}
+
+// libraryBase is the base model folder the library gave the run at path (a run folder or one of
+// its checkpoints), or "" when the library does not know it. A run trained from the library names
+// the library's NF4 cache in its run.yaml, which only this program reads: without this, "original"
+// would find no 16-bit base and merges would go into the dequantized NF4 one.
+func libraryBase(lf *libraryFlags, path string) string {
+	lib, err := lf.open()
+	if err != nil {
+		return ""
+	}
+	defer lib.Close()
+	r, err := lib.FindRun(runFolder(path))
+	if err != nil {
+		return ""
+	}
+	return r.BaseModel
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/qlora-studio/qlora-studio/internal/fixtures"
 	"github.com/qlora-studio/qlora-studio/storage"
+	"github.com/qlora-studio/qlora-studio/trainer/export"
 	"github.com/qlora-studio/qlora-studio/trainer/run"
 )
 
@@ -163,6 +164,12 @@ func TestTrain_LibraryNames(t *testing.T) {
 		if math.Float64bits(a[step]) != math.Float64bits(c[step]) {
 			t.Errorf("step %d: loss %v from the cached NF4 base, %v quantizing at load", step, a[step], c[step])
 		}
+	}
+	// Trained on the library's NF4 cache, the run still merges into the model's 16-bit weights.
+	var merged export.Result
+	jsonOf(t, &merged, "export", dirA, "--format", "merged", "--out", filepath.Join(t.TempDir(), "merged"), "--library", lib)
+	if merged.MergeInto != export.MergeOriginal || merged.Base != m.Path {
+		t.Errorf("merged into %q of %s, want the original of %s", merged.MergeInto, merged.Base, m.Path)
 	}
 	var runs []storage.Run
 	jsonOf(t, &runs, "runs", "list", "--library", lib)
