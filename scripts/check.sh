@@ -17,4 +17,4 @@ else
 	echo "check: no cuda.h (QLORA_CUDA=1 scripts/setup.sh installs it): not vetting the CUDA build" >&2
 fi
 go test -count=1 ./...
-go test -count=1 -race ./storage/ ./trainer/backend/cpu/ ./trainer/data/ ./trainer/run/
+go test -count=1 -race ./storage/ ./trainer/backend/cpu/ ./trainer/data/ ./trainer/run/ ./app/ ./ui/
