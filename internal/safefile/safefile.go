@@ -48,3 +48,17 @@ func WriteFile(path string, data []byte) error {
 		return err
 	})
 }
+
+// Copy copies the file src to dst as Write does. When src cannot be opened the error is os.Open's,
+// which names src (and which os.IsNotExist recognises).
+func Copy(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return Write(dst, func(w *bufio.Writer) error {
+		_, err := w.ReadFrom(in)
+		return err
+	})
+}

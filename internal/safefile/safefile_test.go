@@ -37,3 +37,23 @@ func TestWrite_FailureKeepsOld(t *testing.T) {
 		t.Errorf("file %q mode %v", b, st.Mode())
 	}
 }
+
+// TestCopy ensures Copy writes src's bytes to dst, and that a missing src is reported as such
+// (os.IsNotExist), leaving dst as it was.
+func TestCopy(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	os.WriteFile(src, []byte("generation config"), 0o644)
+	if err := Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "generation config" {
+		t.Errorf("dst holds %q", b)
+	}
+	if err := Copy(dst, filepath.Join(dir, "missing")); !os.IsNotExist(err) {
+		t.Errorf("copying a missing file: %v", err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "generation config" {
+		t.Errorf("a failed copy left dst holding %q", b)
+	}
+}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/qlora-studio/qlora-studio/internal/safefile"
 	"github.com/qlora-studio/qlora-studio/trainer/nf4"
 )
 
@@ -116,7 +116,7 @@ func copyFiles(ctx context.Context, dir, src string, names []string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := copyFile(filepath.Join(dir, name), filepath.Join(src, name)); err != nil && !os.IsNotExist(err) {
+		if err := safefile.Copy(filepath.Join(dir, name), filepath.Join(src, name)); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 	}
@@ -132,21 +132,4 @@ func filesBytes(dir string, names []string) int64 {
 		}
 	}
 	return n
-}
-
-func copyFile(dst, src string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("%s: %w", dst, err)
-	}
-	return out.Close()
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qlora-studio/qlora-studio/internal/safefile"
 	"github.com/qlora-studio/qlora-studio/trainer/model"
 	"github.com/qlora-studio/qlora-studio/trainer/nf4"
 	"github.com/qlora-studio/qlora-studio/trainer/safetensors"
@@ -20,7 +21,7 @@ func copyModel(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range []string{"config.json", "model.safetensors"} {
-		if err := copyFile(filepath.Join(dir, name), filepath.Join(tinyModel, name)); err != nil {
+		if err := safefile.Copy(filepath.Join(dir, name), filepath.Join(tinyModel, name)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/qlora-studio/qlora-studio/internal/safefile"
 	"github.com/qlora-studio/qlora-studio/trainer/gguf"
 	"github.com/qlora-studio/qlora-studio/trainer/lora"
 	"github.com/qlora-studio/qlora-studio/trainer/nf4"
@@ -297,7 +298,7 @@ func (e *modelExport) writeFiles(ctx context.Context, dir, template, name string
 // writeGenerationConfig copies the base's generation_config.json, or, when it has none, writes the
 // one transformers derives from config.json, so generate() stops at the model's EOS either way.
 func writeGenerationConfig(dir, src string) error {
-	err := copyFile(filepath.Join(dir, GenerationConfigName), filepath.Join(src, GenerationConfigName))
+	err := safefile.Copy(filepath.Join(dir, GenerationConfigName), filepath.Join(src, GenerationConfigName))
 	if !os.IsNotExist(err) {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -216,7 +215,7 @@ func writeCheckpoint(dst string, a adapterDir, state *hfState) error {
 		return err
 	}
 	for _, name := range []string{lora.ConfigName, lora.WeightsName} {
-		if err := copyFile(filepath.Join(dst, name), filepath.Join(a.dir, name)); err != nil {
+		if err := safefile.Copy(filepath.Join(dst, name), filepath.Join(a.dir, name)); err != nil {
 			return explainWeights(a.dir, err)
 		}
 	}
@@ -261,29 +260,11 @@ func keepOriginals(dir, statePath, config string) error {
 		if p == "" {
 			continue
 		}
-		if err := copyFile(filepath.Join(dir, filepath.Base(p)), p); err != nil {
+		if err := safefile.Copy(filepath.Join(dir, filepath.Base(p)), p); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// copyFile copies src to dst.
-func copyFile(dst, src string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // FreeDir is the first of parent/name, parent/name-2, parent/name-3, ... that does not exist: a
