@@ -37,8 +37,8 @@ func eventually(t *testing.T, what string, limit time.Duration, ok func() bool, 
 
 // TestEndToEnd drives the app as a user would, through its own screens wired as Run wires them,
 // on a UI goroutine of its own, with a real engine for every run, export and generation: it
-// imports the demo model and dataset into an empty library, starts a run from the demo preset
-// (with the demo's learning rate and lengths), watches it finish in the run view, exports it as
+// imports the demo model and dataset into an empty library, starts a run from the demo preset,
+// watches it finish in the run view, exports it as
 // PEFT and as GGUF, and asks the playground a question the fine-tune never saw, getting the base
 // model's answer and the fine-tuned one's, which is the right capital.
 func TestEndToEnd(t *testing.T) {
@@ -87,8 +87,8 @@ func importDemo(t *testing.T, main *ui.Main, lib *storage.Library) (model, datas
 	return ms[0].Name, ds[0].Name
 }
 
-// startDemoRun fills the new-run form from the demo preset, with the demo's overrides typed into
-// their fields, starts it, and waits for the run view that Start opens to show it finished.
+// startDemoRun fills the new-run form from the demo preset, starts it, and waits for the run view
+// that Start opens to show it finished.
 func startDemoRun(t *testing.T, main *ui.Main, lib *storage.Library, model, dataset string) uint64 {
 	t.Helper()
 	fyne.DoAndWait(func() { main.Show(ui.TabTrain) })
@@ -98,16 +98,7 @@ func startDemoRun(t *testing.T, main *ui.Main, lib *storage.Library, model, data
 		main.Train.SelectDataset(dataset)
 		return main.Train.CanStart()
 	}, func() string { return main.Train.Memory().Verdict() })
-	fyne.DoAndWait(func() {
-		for key, value := range map[string]string{"learning_rate": "0.003", "max_seq_length": "128", "warmup_steps": "4",
-			"val_set_size": "0", "eval_steps": "0"} {
-			main.Train.SetField(key, value)
-		}
-		if p := main.Train.Problem("learning_rate"); p != "" || !main.Train.CanStart() {
-			t.Fatalf("the form refuses the demo's settings: %q", p)
-		}
-		main.Train.Start()
-	})
+	fyne.DoAndWait(main.Train.Start)
 	eventually(t, "the run view of the run started", time.Minute, func() bool {
 		return main.Tabs.Selected().Text == ui.TabRuns && main.Runs.View() != nil
 	}, func() string { return main.Tabs.Selected().Text })
