@@ -2,7 +2,6 @@ package ui
 
 import (
 	"fmt"
-	"image"
 	"image/color"
 	"math"
 	"slices"
@@ -135,17 +134,7 @@ func (c *Compare) Redraw() {
 		train.lines = append(train.lines, line{name: r.rec.Name, x: xs, y: ys, color: col})
 		eval.lines = append(eval.lines, line{name: r.rec.Name, x: exs, y: eys, color: col, dots: true})
 	}
-	colors := currentPlotColors()
-	var trainChart, evalChart chart.Chart
-	var trainImg, evalImg image.Image
-	var trainErr, evalErr error
-	c.runner.Run(func() {
-		trainChart, trainImg, trainErr = colors.draw(train)
-		evalChart, evalImg, evalErr = colors.draw(eval)
-	}, func() {
-		c.train.show(trainChart, trainImg, trainErr)
-		c.eval.show(evalChart, evalImg, evalErr)
-	})
+	drawInto(c.runner, []plot{train, eval}, []*plotView{c.train, c.eval}, nil)
 }
 
 // showKeys lays the differing keys out as a table: a key per row, a run per column.

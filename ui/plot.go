@@ -270,6 +270,30 @@ func (c plotColors) draw(p plot) (chart.Chart, image.Image, error) {
 	return ch, img, err
 }
 
+// drawInto draws each plot off the UI goroutine in the theme's colours now, then shows it in the
+// view of the same index on the UI goroutine, and calls then (nil for nothing).
+func drawInto(r Runner, plots []plot, views []*plotView, then func()) {
+	colors := currentPlotColors()
+	type drawing struct {
+		chart chart.Chart
+		img   image.Image
+		err   error
+	}
+	drawn := make([]drawing, len(plots))
+	r.Run(func() {
+		for i, p := range plots {
+			drawn[i].chart, drawn[i].img, drawn[i].err = colors.draw(p)
+		}
+	}, func() {
+		for i, d := range drawn {
+			views[i].show(d.chart, d.img, d.err)
+		}
+		if then != nil {
+			then()
+		}
+	})
+}
+
 // show puts a drawing on screen (on the UI goroutine).
 func (v *plotView) show(ch chart.Chart, img image.Image, err error) {
 	v.chart = ch

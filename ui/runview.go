@@ -2,7 +2,6 @@ package ui
 
 import (
 	"fmt"
-	"image"
 	"strconv"
 	"strings"
 
@@ -223,17 +222,8 @@ func (v *RunView) drawCharts() {
 	}
 	v.drawing = true
 	loss, memory := v.data.plots(currentLineColors())
-	colors := currentPlotColors()
-	var lossChart, memChart chart.Chart
-	var lossImg, memImg image.Image
-	var lossErr, memErr error
-	v.runner.Run(func() {
-		lossChart, lossImg, lossErr = colors.draw(loss)
-		memChart, memImg, memErr = colors.draw(memory)
-	}, func() {
+	drawInto(v.runner, []plot{loss, memory}, []*plotView{v.loss, v.memory}, func() {
 		v.drawing = false
-		v.loss.show(lossChart, lossImg, lossErr)
-		v.memory.show(memChart, memImg, memErr)
 		if v.again {
 			v.again = false
 			v.redraw.poke()
