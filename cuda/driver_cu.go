@@ -170,7 +170,11 @@ func (d *cuDriver) launch(k *kernel, grid, block [3]uint32, args []uint64) {
 
 func (d *cuDriver) gemm(g *gemmCall) {
 	var st int
-	d.timed(gemmName(g), func() { st = d.blas.gemmEx(g) })
+	name := ""
+	if d.prof != nil {
+		name = gemmName(g) // formatted only while profiling: GEMMs are most of a step's launches
+	}
+	d.timed(name, func() { st = d.blas.gemmEx(g) })
 	if st != 0 {
 		panic(fmt.Sprintf("cuda: cublasGemmEx(m=%d n=%d k=%d, types %d·%d→%d, ld %d %d %d): cuBLAS status %d",
 			g.m, g.n, g.k, g.aType, g.bType, g.cType, g.lda, g.ldb, g.ldc, st))
