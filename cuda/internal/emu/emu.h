@@ -70,6 +70,15 @@ inline T __shfl_sync(unsigned, T v, int src) {
 
 inline void __syncwarp(unsigned = 0xffffffffu) { emu_warp_barrier(); }
 
+// emu_warp_gather gives every lane all 32 lanes' values of v (for the tensor-core products of
+// kernels/mma.cuh).
+inline void emu_warp_gather(uint64_t v, uint64_t all[32]) {
+    uint64_t* slots = emu_warp_slots();
+    slots[emu_lane()] = v;
+    emu_warp_barrier();
+    memcpy(all, slots, 32 * sizeof(uint64_t));
+}
+
 // bfloat16 with round-to-nearest-even conversions, as cuda_bf16.h defines them.
 struct __nv_bfloat16 {
     uint16_t x;
@@ -93,6 +102,14 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) {
     bits += 0x7fffu + ((bits >> 16) & 1);
     h.x = (uint16_t)(bits >> 16);
     return h;
+}
+
+inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) { return h.x; }
+
+inline float __uint_as_float(unsigned int u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
 }
 
 // Intrinsics that round each operation separately. Plain operators do: -std=c++17 (not gnu++17)
