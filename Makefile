@@ -31,7 +31,7 @@ devcheck-build:
 # The CUDA backend (kernels and Go code) against the conformance suite on the CPU, through the
 # emulator in cuda/internal/emu (needs g++, no GPU).
 cuda-emu-test:
-	go test -tags cudaemu ./cuda/...
+	scripts/cuda-emu-test.sh
 
 # The desktop app, beside the engine it starts for each run (it finds `qlora` in its own folder).
 # Fyne needs cgo and, on Debian, libgl1-mesa-dev and xorg-dev (make setup installs them).

@@ -9,6 +9,7 @@
 extern "C" {
 #endif
 
+const char* emu_kernels_sha(void);
 int emu_kernel_params(const char* name);
 int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                unsigned smem, const uint64_t* args, int nargs, char* err, int errlen);

@@ -26,6 +26,10 @@ import (
 	"unsafe"
 )
 
+// KernelsSHA is the hash of cuda/kernels' sources this build was told it compiled
+// (scripts/cuda-emu-test.sh passes it), or "" when it was not told.
+func KernelsSHA() string { return C.GoString(C.emu_kernels_sha()) }
+
 // Params returns the number of parameters of a kernel, and whether it exists.
 func Params(name string) (int, bool) {
 	cname := C.CString(name)

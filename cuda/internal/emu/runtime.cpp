@@ -235,7 +235,19 @@ void emu_check_access(const void* p, long long i, size_t size) {
     fail(buf);
 }
 
+// QLORA_KERNELS_SHA names the kernel sources compiled in (scripts/cuda-emu-test.sh).
+#define EMU_STRING(x) #x
+#define EMU_EXPAND(x) EMU_STRING(x)
+
 extern "C" {
+
+const char* emu_kernels_sha(void) {
+#ifdef QLORA_KERNELS_SHA
+    return EMU_EXPAND(QLORA_KERNELS_SHA);
+#else
+    return "";
+#endif
+}
 
 int emu_kernel_params(const char* name) {
     auto it = registry().find(name);
