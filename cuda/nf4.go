@@ -68,7 +68,8 @@ func float32Bytes(v []float32) []byte {
 	return b
 }
 
-// Dequantize writes w (out, in) into out, decoding double-quantized scales on the fly.
+// Dequantize writes w (out, in) into out, decoding double-quantized scales on the fly, 8 weights
+// a thread.
 func (bk *Backend) Dequantize(out backend.Tensor, w backend.Quantized) {
 	qw, ok := w.(*quantized)
 	if !ok {
@@ -85,7 +86,7 @@ func (bk *Backend) Dequantize(out backend.Tensor, w backend.Quantized) {
 		return a.ptr
 	}
 	bk.dev.do(func() {
-		bk.dev.drv.launch(kDequantizeNF4, grid1D(qw.n), block1D, argv(ot, qw.packed, ptr(qw.absmax), ptr(qw.codes),
+		bk.dev.drv.launch(kDequantizeNF4, grid1D(max(qw.n/8, 1)), block1D, argv(ot, qw.packed, ptr(qw.absmax), ptr(qw.codes),
 			ptr(qw.nested), ptr(qw.mapOffset), qw.n, qw.blocksize))
 	})
 }

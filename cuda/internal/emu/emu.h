@@ -22,6 +22,7 @@
 #define __constant__ static
 #define __shared__ static
 #define __restrict__
+#define __align__(n) alignas(n)
 
 struct emu_dim3 {
     unsigned x, y, z;
