@@ -13,8 +13,8 @@ type ActivationShape struct {
 }
 
 // ActivationElements counts the activation arenas for n rows: everything the forward pass keeps
-// for the backward pass, the backward pass's buffers, logits and scratch at activation precision,
-// and the statistics (1/rms, log-sum-exp, losses) in float32.
+// for the backward pass, the backward pass's buffers, one chunk of logits and its gradient, and
+// scratch at activation precision, and the statistics (1/rms, log-sum-exp, losses) in float32.
 func (c *Config) ActivationElements(s ActivationShape, n int) (elements, fp32 int) {
 	counter := &carver{}
 	carveActivations(&activations{}, counter, c, s, n)
@@ -65,7 +65,8 @@ func carveActivations(a *activations, c *carver, cfg *Config, s ActivationShape,
 		carveLayer(&a.layers[i], c, cfg, s, n)
 	}
 	a.tmp, a.xnF, a.rstdF = c.take(n*h), c.take(n*h), c.takeFP32(n)
-	a.logits, a.dlogits, a.losses = c.take(n*v), c.take(n*v), c.takeFP32(n)
+	rows := cfg.LossChunkRows(n)
+	a.logits, a.dlogits, a.losses = c.take(rows*v), c.take(rows*v), c.takeFP32(n)
 	a.dres, a.dxnF = c.take(n*h), c.take(n*h)
 	g := &a.grads
 	g.dxn, g.dq, g.dk, g.dv, g.datt = c.take(n*h), c.take(n*q), c.take(n*kv), c.take(n*kv), c.take(n*q)

@@ -79,8 +79,8 @@ type activations struct {
 	tmp        backend.Tensor   // (N,C) a projection's output before the residual add
 	xnF        backend.Tensor   // (N,C) the final norm's output
 	rstdF      backend.Tensor   // (N)
-	logits     backend.Tensor   // (N,V)
-	dlogits    backend.Tensor   // (N,V)
+	logits     backend.Tensor   // (LossChunkRows,V): one chunk's logits (see loss.go)
+	dlogits    backend.Tensor   // (LossChunkRows,V): their gradient
 	losses     backend.Tensor   // (N)
 	lossesHost []float64        // (N) the losses, downloaded
 	dres       backend.Tensor   // (N,C) the gradient flowing down the residual stream
@@ -109,8 +109,7 @@ func (m *Model) Forward(b *Batch, train bool, step uint64) (float64, int, error)
 		m.layers[i].forward(p, m, bs, a.inputs[i+1], a.inputs[i], m.layerActs(i), a.tmp)
 	}
 	m.be.RMSNorm(a.xnF, a.rstdF, a.inputs[c.NumLayers], m.norm, p.n, c.HiddenSize, c.RMSNormEps)
-	m.be.Gemm(a.logits, a.xnF, m.lmHead, false, true, p.n, c.VocabSize, c.HiddenSize, 1, 0)
-	m.be.CrossEntropy(a.losses, a.logits, b.Targets, p.n, c.VocabSize)
+	m.lossForward(a, p.n)
 	if len(a.lossesHost) != p.n {
 		a.lossesHost = make([]float64, p.n)
 	}
@@ -134,12 +133,7 @@ func (m *Model) Backward(scale float64) {
 	b, c := a.batch, m.Config
 	p := m.pass(a)
 	bs := &batchShape{b: b.B, t: b.T, positions: b.Positions, segments: b.Segments}
-	m.be.Zero(a.dlogits)
-	m.be.CrossEntropyBackward(a.dlogits, a.logits, b.Targets, scale, p.n, c.VocabSize)
-	if m.dlmHead != nil {
-		m.be.Gemm(m.dlmHead, a.dlogits, a.xnF, true, false, c.VocabSize, c.HiddenSize, p.n, 1, 1) // dW += dlogitsᵀ·xnF
-	}
-	m.be.Gemm(a.dxnF, a.dlogits, m.lmHead, false, false, p.n, c.HiddenSize, c.VocabSize, 1, 0)
+	m.lossBackward(a, p.n, scale)
 	m.be.Zero(a.dres)
 	m.be.RMSNormBackward(a.dres, a.dxnF, a.inputs[c.NumLayers], m.norm, a.rstdF, p.n, c.HiddenSize)
 	p.normWeightBackward(m.dnorm, a.dxnF, a.inputs[c.NumLayers], a.rstdF, c.HiddenSize)
@@ -160,14 +154,6 @@ func (m *Model) Backward(scale float64) {
 func (m *Model) InputGrad() []float64 {
 	out := make([]float64, m.acts.dres.Len())
 	m.be.Download(out, m.acts.dres)
-	return out
-}
-
-// Logits downloads the logits of the last forward pass (N,V).
-func (m *Model) Logits() []float64 {
-	n := m.acts.batch.B * m.acts.batch.T * m.Config.VocabSize
-	out := make([]float64, n)
-	m.be.Download(out, m.be.View(m.acts.logits, 0, n))
 	return out
 }
 

@@ -74,7 +74,8 @@ func Make(r Request) (Plan, error) {
 		r.addLoRA(add, frozen)
 	}
 	n := r.MicroBatchSize * r.SeqLen
-	logits := int64(2 * n * r.Model.VocabSize)
+	chunk := r.Model.LossChunkRows(n)
+	logits := int64(2 * chunk * r.Model.VocabSize)
 	elems, fp32 := r.Model.ActivationElements(r.activationShape(), n)
 	elements := int64(elems)
 	actNote := "every layer's activations"
@@ -82,7 +83,7 @@ func Make(r Request) (Plan, error) {
 		actNote = "each layer's input, one layer recomputed at a time"
 	}
 	add("activations and backward buffers", (elements-logits)*act+int64(fp32)*4, r.Backend == CPU, actNote)
-	add("logits and their gradient", logits*act, r.Backend == CPU, fmt.Sprintf("%d tokens × %d vocabulary × 2", n, r.Model.VocabSize))
+	add("logits and their gradient", logits*act, r.Backend == CPU, fmt.Sprintf("chunks of %d tokens × %d vocabulary × 2", chunk, r.Model.VocabSize))
 	if r.Backend == CUDA {
 		tensors := p.TotalBytes
 		add("CUDA context", cudaContextBytes, false, "")
