@@ -5,7 +5,7 @@
 #   bin/devcheck/qlora-cuda   the engine built with -tags cuda
 #   bin/devcheck/cuda.test    the cuda package's tests built with -tags cuda (go test -c)
 #
-# Usage, from the repository root:  cuda/devcheck/run.sh [parity] [step] [bench]   (default: all)
+# Usage, from the repository root:  cuda/devcheck/run.sh [parity] [step] [kernels] [bench]   (default: all)
 # SHAPES="llama-1b llama-3b llama-8b" (the default) picks the bench's shapes.
 #
 #   parity  the conformance suite against the CPU backend, in bf16 and in fp32 storage, with every
@@ -14,13 +14,15 @@
 #   step    one training step of a tiny model on both backends: loss, gradient norm, every adapter
 #           gradient and updated adapter agree; twice the same bits; the same bits when profiled;
 #           and the planner's CUDA figures equal what the backend allocates, to the byte
+#   kernels single kernels at Llama 3 8B's sizes, each against what it replaced where both exist:
+#           flash attention against the plain kernels, NF4 dequantization's bandwidth (go test -bench)
 #   bench   Llama 1B, 3B and 8B shapes with random weights, 2048 tokens, gradient checkpointing,
 #           LoRA r 16 on all seven projections: qlora-cuda (NF4 base) and transformers + PEFT (bf16
 #           base) in the same call; tokens/s, peak memory (NVML, the engine's, the plan), MFU; and
 #           where qlora-cuda's time goes: one more step timed kernel by kernel (bench --profile)
 #
-# Each part fits in under 5 minutes. $OUT (a temporary folder if unset) receives at most seven files,
-# so that a device machine returns them all: environment.log, parity.log, step.log, bench.log (every
+# Each part fits in under 5 minutes. $OUT (a temporary folder if unset) receives at most eight files,
+# so that a device machine returns them all: environment.log, parity.log, step.log, kernels.log, bench.log (every
 # bench log), bench.json (every bench result), bench.md and devcheck.md, the summary and the table,
 # which is also printed last. The exit status is 1 when a part failed.
 set -uo pipefail
@@ -31,7 +33,7 @@ out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
 work=$(mktemp -d) # the bench's many small files; $out gets them merged
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(parity step bench)
+[ ${#parts[@]} -eq 0 ] && parts=(parity step kernels bench)
 summary=()
 failed=0
 
@@ -74,6 +76,11 @@ for part in "${parts[@]}"; do
 	parity)
 		note "== parity: conformance suite (bf16 and fp32 storage) and PTX checks"
 		QLORA_CUDA_SYNC=1 gotest parity 280s -test.run '^(TestConformance_BF16|TestConformance_FP32|TestPTX_EntriesMatchKernels|TestPTX_Assembles)$'
+		;;
+	kernels)
+		note "== kernels: benchmarks of single kernels at Llama 3 8B's sizes (cuda/bench_test.go)"
+		gotest kernels 280s -test.run '^$' -test.bench . -test.benchtime 20x
+		grep -E '^Benchmark' "$out/kernels.log"
 		;;
 	step)
 		note "== step: a tiny model's training step on both backends; the plan against the allocations"
@@ -129,7 +136,7 @@ EOF
 		summary+=("| bench | $verdict | the table below | $((SECONDS - start)) s |")
 		;;
 	*)
-		echo "devcheck: unknown part $part (parity, step, bench)" >&2
+		echo "devcheck: unknown part $part (parity, step, kernels, bench)" >&2
 		exit 2
 		;;
 	esac
