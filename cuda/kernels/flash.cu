@@ -40,7 +40,7 @@
 #define LN2 0.6931471805599453f
 
 // visible says whether query i sees key j (both positions in the sequence).
-__device__ __forceinline__ bool visible(i64 i, i64 j, int segI, int segJ, i64 t, i64 window) {
+__device__ __forceinline__ bool visible(int i, int j, int segI, int segJ, int t, int window) {
     return j <= i && i < t && segI == segJ && (window <= 0 || i - j < window);
 }
 
@@ -159,7 +159,8 @@ extern "C" __global__ void flash_forward(void* out, i64 odt, void* lse, i64 ldt,
     __shared__ u32 sVt[MAX_HD * VW];
     __shared__ int sSeg[BK];
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, hdSteps = (hd + 15) / 16, hdTiles = (hd + 7) / 8;
-    i64 h = blockIdx.y, b = blockIdx.z, g = h / (heads / kvHeads), base = b * t, q0 = (i64)blockIdx.x * BQ;
+    i64 h = blockIdx.y, b = blockIdx.z, g = h / (heads / kvHeads), base = b * t;
+    int q0 = blockIdx.x * BQ, tt = (int)t, win = (int)window; // positions in the sequence fit an int
     float sl2 = (float)scale * LOG2E;
 
     loadRows(sK, q, qdt, base, q0, BQ, t, heads, h, hd); // the queries pass through sK
@@ -168,12 +169,12 @@ extern "C" __global__ void flash_forward(void* out, i64 odt, void* lse, i64 ldt,
 #pragma unroll
     for (int ks = 0; ks < HD_STEPS; ks++)
         if (ks < hdSteps) fragA(qf[ks], sK, KW, warp * 16, ks, lane);
-    i64 rows[2] = {q0 + warp * 16 + lane / 4, q0 + warp * 16 + lane / 4 + 8};
+    int rows[2] = {q0 + warp * 16 + lane / 4, q0 + warp * 16 + lane / 4 + 8};
     int segI[2] = {segmentOf(segments, base, rows[0], t), segmentOf(segments, base, rows[1], t)};
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, o[HD_TILES][4] = {};
 
-    i64 first = window > 0 ? max((i64)0, q0 - window + 1) : 0, last = min(t, q0 + BQ) - 1;
-    for (i64 k0 = first / BK * BK; k0 <= last; k0 += BK) {
+    int first = win > 0 ? max(0, q0 - win + 1) : 0, last = min(tt, q0 + BQ) - 1;
+    for (int k0 = first / BK * BK; k0 <= last; k0 += BK) {
         __syncthreads(); // every warp is done with the previous tile (or the queries)
         loadRows(sK, k, kdt, base, k0, BK, t, kvHeads, g, hd);
         loadColumns(sVt, v, vdt, base, k0, t, kvHeads, g, hd);
@@ -195,7 +196,7 @@ extern "C" __global__ void flash_forward(void* out, i64 odt, void* lse, i64 ldt,
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 int jl = nt * 8 + 2 * (lane % 4) + e % 2;
-                bool vis = visible(rows[e / 2], k0 + jl, segI[e / 2], sSeg[jl], t, window);
+                bool vis = visible(rows[e / 2], k0 + jl, segI[e / 2], sSeg[jl], tt, win);
                 s[nt][e] = vis ? s[nt][e] * sl2 : -INFINITY;
             }
         softmaxTile(s, o, m[0], l[0], 0);
@@ -257,23 +258,25 @@ extern "C" __global__ void flash_backward_dkdv(void* dk, i64 dkdt, void* dv, i64
     __shared__ float sLse[QSTEP], sDelta[QSTEP];
     __shared__ int sSegQ[QSTEP];
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, hdSteps = (hd + 15) / 16, hdTiles = (hd + 7) / 8;
-    i64 g = blockIdx.y, b = blockIdx.z, group = heads / kvHeads, base = b * t, k0 = (i64)blockIdx.x * BK;
+    i64 g = blockIdx.y, b = blockIdx.z, group = heads / kvHeads, base = b * t;
+    int k0 = blockIdx.x * BK, tt = (int)t, win = (int)window; // positions in the sequence fit an int
     float sc = (float)scale, sl2 = sc * LOG2E;
 
     loadRows(sK, k, kdt, base, k0, BK, t, kvHeads, g, hd);
     loadRows(sV, v, vdt, base, k0, BK, t, kvHeads, g, hd);
-    i64 keys[2] = {k0 + warp * 16 + lane / 4, k0 + warp * 16 + lane / 4 + 8};
+    int keys[2] = {k0 + warp * 16 + lane / 4, k0 + warp * 16 + lane / 4 + 8};
     int segJ[2] = {segmentOf(segments, base, keys[0], t), segmentOf(segments, base, keys[1], t)};
     float dK[HD_TILES][4] = {}, dV[HD_TILES][4] = {};
 
-    i64 last = window > 0 ? min(t - 1, k0 + BK - 1 + window - 1) : t - 1;
+    int last = win > 0 ? min(tt - 1, k0 + BK - 1 + win - 1) : tt - 1;
     for (i64 h = g * group; h < (g + 1) * group; h++) {
-        for (i64 q0 = k0; q0 <= last; q0 += QSTEP) {
+        for (int q0 = k0; q0 <= last; q0 += QSTEP) {
             __syncthreads(); // every warp is done with the previous step
             loadRows(sQ, q, qdt, base, q0, QSTEP, t, heads, h, hd);
             loadRows(sdO, dout, ddt, base, q0, QSTEP, t, heads, h, hd);
             for (int e = threadIdx.x; e < QSTEP; e += blockDim.x) {
-                i64 i = q0 + e, at = (b * heads + h) * t + i;
+                int i = q0 + e;
+                i64 at = (b * heads + h) * t + i;
                 sLse[e] = i < t ? ld(lse, ldt, at) * LOG2E : 0.0f;
                 sDelta[e] = i < t ? ld(delta, F32, at) : 0.0f;
                 sSegQ[e] = segmentOf(segments, base, i, t);
@@ -301,7 +304,7 @@ extern "C" __global__ void flash_backward_dkdv(void* dk, i64 dkdt, void* dv, i64
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     int il = nt * 8 + 2 * (lane % 4) + e % 2;
-                    bool vis = visible(q0 + il, keys[e / 2], sSegQ[il], segJ[e / 2], t, window);
+                    bool vis = visible(q0 + il, keys[e / 2], sSegQ[il], segJ[e / 2], tt, win);
                     float p = vis ? exp2f(s[nt][e] * sl2 - sLse[il]) : 0.0f;
                     s[nt][e] = p;
                     dp[nt][e] = p * (dp[nt][e] - sDelta[il]) * sc;
@@ -349,7 +352,8 @@ extern "C" __global__ void flash_backward_dq(void* dq, i64 dqdt, const void* dou
     __shared__ u32 sK[BK * KW], sV[BK * KW];
     __shared__ int sSeg[BK];
     int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, hdSteps = (hd + 15) / 16, hdTiles = (hd + 7) / 8;
-    i64 h = blockIdx.y, b = blockIdx.z, g = h / (heads / kvHeads), base = b * t, q0 = (i64)blockIdx.x * BQ;
+    i64 h = blockIdx.y, b = blockIdx.z, g = h / (heads / kvHeads), base = b * t;
+    int q0 = blockIdx.x * BQ, tt = (int)t, win = (int)window; // positions in the sequence fit an int
     float sc = (float)scale, sl2 = sc * LOG2E;
 
     loadRows(sK, q, qdt, base, q0, BQ, t, heads, h, hd); // q and dout pass through sK and sV
@@ -362,7 +366,7 @@ extern "C" __global__ void flash_backward_dq(void* dq, i64 dqdt, const void* dou
         fragA(qf[ks], sK, KW, warp * 16, ks, lane);
         fragA(df[ks], sV, KW, warp * 16, ks, lane);
     }
-    i64 rows[2] = {q0 + warp * 16 + lane / 4, q0 + warp * 16 + lane / 4 + 8};
+    int rows[2] = {q0 + warp * 16 + lane / 4, q0 + warp * 16 + lane / 4 + 8};
     int segI[2];
     float rowLse[2], rowDelta[2];
 #pragma unroll
@@ -374,8 +378,8 @@ extern "C" __global__ void flash_backward_dq(void* dq, i64 dqdt, const void* dou
     }
     float dQ[HD_TILES][4] = {};
 
-    i64 first = window > 0 ? max((i64)0, q0 - window + 1) : 0, last = min(t, q0 + BQ) - 1;
-    for (i64 k0 = first / BK * BK; k0 <= last; k0 += BK) {
+    int first = win > 0 ? max(0, q0 - win + 1) : 0, last = min(tt, q0 + BQ) - 1;
+    for (int k0 = first / BK * BK; k0 <= last; k0 += BK) {
         __syncthreads(); // every warp is done with the previous tile (or q and dout)
         loadRows(sK, k, kdt, base, k0, BK, t, kvHeads, g, hd);
         loadRows(sV, v, vdt, base, k0, BK, t, kvHeads, g, hd);
@@ -401,7 +405,7 @@ extern "C" __global__ void flash_backward_dq(void* dq, i64 dqdt, const void* dou
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     int jl = kh + nt * 8 + 2 * (lane % 4) + e % 2, r = e / 2;
-                    bool vis = visible(rows[r], k0 + jl, segI[r], sSeg[jl], t, window);
+                    bool vis = visible(rows[r], k0 + jl, segI[r], sSeg[jl], tt, win);
                     float p = vis ? exp2f(s[nt][e] * sl2 - rowLse[r]) : 0.0f;
                     dp[nt][e] = p * (dp[nt][e] - rowDelta[r]) * sc;
                 }
