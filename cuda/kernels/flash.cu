@@ -28,10 +28,10 @@
 // segments agree, and, when window > 0, i − j < window.
 #include "mma.cuh"
 
-#define BQ 64            // query rows per block, 16 per warp
-#define BK 64            // keys per tile
-#define QSTEP 16         // query rows per step of flash_backward_dkdv
-#define MAX_HD 128       // kernels.go maxFlashHeadDim
+#define BQ 64               // query rows per block, 16 per warp
+#define BK 64               // keys per tile
+#define QSTEP 16            // query rows per step of flash_backward_dkdv
+#define MAX_HD 128          // kernels.go maxFlashHeadDim
 #define KW (MAX_HD / 2 + 4) // words per row of a [row][d] tile
 #define VW (BK / 2 + 4)     // words per row of the forward's [d][key] tile
 #define HD_STEPS (MAX_HD / 16)
