@@ -14,7 +14,10 @@
 // an fp32 operand beside a bf16 one (a LoRA matrix beside activations) is cast to a bf16 copy first.
 // The kernels' arithmetic follows the CPU backend (trainer/backend/cpu) op for op, rounding each
 // operation separately where it does; the conformance suite (backendtest) checks it, with bf16 and
-// with fp32 storage.
+// with fp32 storage. The exception is attention on bf16 tensors with heads of at most 128, the
+// training path: it runs on the tensor cores (kernels/flash.cu, FlashAttention-2 style), the
+// products in bf16 with fp32 accumulation and the probabilities rounded to bf16 before P·V, within
+// bf16's tolerance of the reference; fp32 tensors keep the plain kernels (kernels/attention.cu).
 //
 // # The context and its goroutine
 //

@@ -61,6 +61,10 @@ var (
 	kAttentionCached  = &kernel{"attention", "attention_cached", 15}
 	kAttentionDQ      = &kernel{"attention", "attention_backward_dq", 21}
 	kAttentionDKDV    = &kernel{"attention", "attention_backward_dkdv", 23}
+	kFlash            = &kernel{"flash", "flash_forward", 17}
+	kFlashDelta       = &kernel{"flash", "flash_backward_delta", 9}
+	kFlashDKDV        = &kernel{"flash", "flash_backward_dkdv", 22}
+	kFlashDQ          = &kernel{"flash", "flash_backward_dq", 20}
 	kCrossEntropy     = &kernel{"loss", "cross_entropy_forward", 7}
 	kCrossEntropyBack = &kernel{"loss", "cross_entropy_backward", 8}
 	kDequantizeNF4    = &kernel{"nf4", "nf4_dequantize", 9}
@@ -74,6 +78,7 @@ var allKernels = []*kernel{
 	kCast, kAdd, kAddBias, kScale, kEmbedding, kSwiGLU, kSwiGLUBackward, kDropout,
 	kRMSNorm, kRMSNormBackward, kRoPE,
 	kAttention, kAttentionCached, kAttentionDQ, kAttentionDKDV,
+	kFlash, kFlashDelta, kFlashDKDV, kFlashDQ,
 	kCrossEntropy, kCrossEntropyBack, kDequantizeNF4,
 	kSumSquares, kAdamW, kAdamW8bit,
 }
@@ -83,6 +88,9 @@ const (
 	threadsPerBlock = 256 // elementwise, row and optimizer kernels
 	attentionRows   = 8   // kernels/attention.cu ROWS: query (or key) rows per block, one warp each
 	maxHeadDim      = 256 // kernels/attention.cu: 32 lanes × MAX_PER_LANE
+	flashRows       = 64  // kernels/flash.cu BQ and BK: query rows and keys per block
+	flashThreads    = 128 // kernels/flash.cu: 4 warps, 16 query rows (or keys) each
+	maxFlashHeadDim = 128 // kernels/flash.cu MAX_HD
 	sumChunk        = 16384
 	block8bit       = 256
 )

@@ -116,21 +116,48 @@ func (bk *Backend) Attention(out, lse, q, k, v backend.Tensor, segments []int32,
 	if b*t*heads*headDim == 0 {
 		return
 	}
+	args := argv(ot, a.lse, a.q, a.k, a.v, a.segments, t, heads, kvHeads, headDim, window, a.scale)
 	bk.dev.do(func() {
 		a.upload()
-		bk.dev.drv.launch(kAttention, a.grid, attentionBlock,
-			argv(ot, a.lse, a.q, a.k, a.v, a.segments, t, heads, kvHeads, headDim, window, a.scale))
+		if useFlash(headDim, a.q, a.k, a.v, ot) {
+			bk.dev.drv.launch(kFlash, flashGrid(t, heads, b), flashBlock, args)
+			return
+		}
+		bk.dev.drv.launch(kAttention, a.grid, attentionBlock, args)
 	})
 }
 
+// useFlash reports whether attention takes the tensor-core kernels (kernels/flash.cu): bf16
+// tensors and heads of at most 128. The plain kernels keep fp32 to fp32's precision.
+func useFlash(headDim int, ts ...*Tensor) bool {
+	for _, t := range ts {
+		if t.dt != dtBF16 {
+			return false
+		}
+	}
+	return headDim <= maxFlashHeadDim
+}
+
+var flashBlock = [3]uint32{flashThreads, 1, 1}
+
+// flashGrid is one block per flashRows rows (or keys) of each head and sequence.
+func flashGrid(t, heads, b int) [3]uint32 {
+	return [3]uint32{uint32((t + flashRows - 1) / flashRows), uint32(heads), uint32(b)}
+}
+
 // AttentionBackward adds to dq, dk and dv, recomputing the probabilities from lse: one kernel per
-// query row for dq, one per key row for dk and dv, so that nothing is summed by two threads.
+// query row (or tile) for dq, one per key row (or tile) for dk and dv, so that nothing is summed by
+// two threads.
 func (bk *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v backend.Tensor, segments []int32, b, t, heads, kvHeads, headDim, window int) {
 	const op = "AttentionBackward"
 	a := bk.attentionArgs(op, q, k, v, lse, segments, b, t, heads, kvHeads, headDim, window)
 	ot, dot := tensor(out, op, "out", a.q.n), tensor(dout, op, "dout", a.q.n)
 	dqt, dkt, dvt := tensor(dq, op, "dq", a.q.n), tensor(dk, op, "dk", a.k.n), tensor(dv, op, "dv", a.v.n)
 	if a.q.n == 0 {
+		return
+	}
+	if useFlash(headDim, a.q, a.k, a.v, ot, dot, dqt, dkt, dvt) {
+		bk.flashBackward(a, dqt, dkt, dvt, dot, ot, b, t, heads, kvHeads, headDim, window)
 		return
 	}
 	kvGrid := [3]uint32{a.grid[0], uint32(kvHeads), uint32(b)}
@@ -140,6 +167,22 @@ func (bk *Backend) AttentionBackward(dq, dk, dv, dout, out, lse, q, k, v backend
 			argv(dqt, dot, ot, a.lse, a.q, a.k, a.v, a.segments, t, heads, kvHeads, headDim, window, a.scale))
 		bk.dev.drv.launch(kAttentionDKDV, kvGrid, attentionBlock,
 			argv(dkt, dvt, dot, ot, a.lse, a.q, a.k, a.v, a.segments, t, heads, kvHeads, headDim, window, a.scale))
+	})
+}
+
+// flashBackward is AttentionBackward on the tensor cores: the row dots dout·out into scratch, then
+// one kernel per key tile for dk and dv, one per query tile for dq.
+func (bk *Backend) flashBackward(a attentionArgs, dq, dk, dv, dout, out *Tensor, b, t, heads, kvHeads, headDim, window int) {
+	n := b * t
+	delta := bk.attentionDelta(n * heads)
+	deltaGrid := [3]uint32{uint32((n*heads + attentionRows - 1) / attentionRows), 1, 1}
+	bk.dev.do(func() {
+		a.upload()
+		bk.dev.drv.launch(kFlashDelta, deltaGrid, attentionBlock, argv(delta, dout, out, n, t, heads, headDim))
+		bk.dev.drv.launch(kFlashDKDV, flashGrid(t, kvHeads, b), flashBlock,
+			argv(dk, dv, dout, a.lse, delta, a.q, a.k, a.v, a.segments, t, heads, kvHeads, headDim, window, a.scale))
+		bk.dev.drv.launch(kFlashDQ, flashGrid(t, heads, b), flashBlock,
+			argv(dq, dout, a.lse, delta, a.q, a.k, a.v, a.segments, t, heads, kvHeads, headDim, window, a.scale))
 	})
 }
 

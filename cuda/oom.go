@@ -70,7 +70,8 @@ func arenaBytesFor(p *plan.Plan) int64 { return tensorBytes(p) + scratchAllowanc
 
 // scratchAllowance is room for the backend's scratch, which the planner does not count: bf16
 // copies of the LoRA matrices for cuBLAS, the batch's token ids, positions and segments, the
-// partial sums of the gradient norm (a few MiB for the largest models), plus alignment.
+// partial sums of the gradient norm, flash attention's row dots (a few MiB for the largest models),
+// plus alignment.
 const scratchAllowance = 64 << 20
 
 func gib(n int64) string {

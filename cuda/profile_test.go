@@ -39,7 +39,7 @@ func TestProfile_TimesEveryLaunch(t *testing.T) {
 			t.Errorf("%s (%v s) after %s (%v s): not the longest first", k.Name, k.Seconds, kernels[i-1].Name, kernels[i-1].Seconds)
 		}
 	}
-	for _, want := range []string{"nf4_dequantize", "attention_forward", "attention_backward_dq", "cross_entropy_forward", "adamw", "gemm"} {
+	for _, want := range []string{"nf4_dequantize", "flash_forward", "flash_backward_dq", "cross_entropy_forward", "adamw", "gemm"} {
 		if !seen[want] {
 			t.Errorf("the profile has no %s: %v", want, kernels)
 		}

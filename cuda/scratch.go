@@ -10,14 +10,15 @@ import (
 
 // scratch is a backend's working memory beside the tensors it hands out: the host-side inputs of
 // the ops (token ids, targets, positions, segments, RoPE frequencies) kept on the GPU while they do
-// not change, bf16 copies of fp32 GEMM operands, and the gradient norm's partial sums. It grows on
-// first use and is small (a few MiB for the largest models); the planner does not count it (see
-// scratchAllowance).
+// not change, bf16 copies of fp32 GEMM operands, the gradient norm's partial sums, and flash
+// attention's backward row dots (4 bytes per row and head). It grows on first use and is small (a
+// few MiB for the largest models); the planner does not count it (see scratchAllowance).
 type scratch struct {
 	ints     [numIntSlots]intsSlot
 	invFreq  floatsSlot
 	cast     [2]*allocation // Gemm's bf16 copies of a and b
 	partials *allocation    // SumSquares
+	delta    *allocation    // AttentionBackward's dout·out per row and head (flash path)
 }
 
 // The int32 inputs the ops take from the host, each in its own slot so that a step's positions and
@@ -103,4 +104,13 @@ func (b *Backend) partialSums(n int) *allocation {
 		b.scratch.partials = b.dev.allocate("SumSquares partial sums", max(need, 1024))
 	}
 	return b.scratch.partials
+}
+
+// attentionDelta returns room for n float32 row dots.
+func (b *Backend) attentionDelta(n int) *allocation {
+	need := 4 * int64(n)
+	if b.scratch.delta == nil || b.scratch.delta.bytes < need {
+		b.scratch.delta = b.dev.allocate("AttentionBackward row dots", max(need, 1<<16))
+	}
+	return b.scratch.delta
 }

@@ -2,6 +2,9 @@
 // forward and backward side by side (trainer/backend/cpu/attention.go), and the cached attention of
 // generation.
 //
+// The fp32 reference path and generation's: bf16 tensors with heads of at most 128 train through
+// flash.cu's tensor-core kernels instead (cuda/layers.go picks). attention_cached always runs here.
+//
 // The plain version: one warp per query row (forward, dq) or key row (dk, dv), the head dimension
 // split over the lanes (HD ≤ 32·MAX_PER_LANE), keys and values read through the caches, an online
 // softmax in the forward pass. The T×T scores are never stored; the backward pass recomputes the

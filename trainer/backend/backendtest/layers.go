@@ -71,6 +71,21 @@ var attentionShapes = []attentionShape{
 	{b: 3, t: 7, heads: 3, kvHeads: 3, hd: 6, window: 2, scale: 1,
 		segments: []int32{0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 2, 2, 3, 4, 4, 4, 5, 5, 5}},
 	{b: 1, t: 16, heads: 8, kvHeads: 1, hd: 4, scale: 4}, // sharp softmax rows
+	// Longer sequences, for backends that tile them (several tiles of 64 and partial last ones).
+	{b: 1, t: 150, heads: 4, kvHeads: 2, hd: 64, scale: 1, segments: runs(40, 70, 40)},
+	{b: 2, t: 70, heads: 2, kvHeads: 2, hd: 128, window: 33, scale: 1},
+	{b: 1, t: 100, heads: 2, kvHeads: 1, hd: 80, window: 40, scale: 2, segments: runs(5, 90, 5)},
+}
+
+// runs returns segment ids 0, 1, … repeated for runs of the given lengths.
+func runs(lengths ...int) []int32 {
+	var ids []int32
+	for id, n := range lengths {
+		for range n {
+			ids = append(ids, int32(id))
+		}
+	}
+	return ids
 }
 
 func (s attentionShape) String() string {
