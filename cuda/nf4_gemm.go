@@ -1,0 +1,121 @@
+//go:build cuda || cudaemu
+
+package cuda
+
+import (
+	"fmt"
+	"os"
+)
+
+// NF4 fused into the GEMM (kernels/nf4_gemm.cu), chosen by QLORA_CUDA_NF4_GEMM=fused when a
+// Backend opens; by default Dequantize writes the bf16 weight and cuBLAS multiplies it.
+//
+// Fused, Dequantize writes nothing: it marks its output's allocation as holding the weight,
+// pending. A Gemm whose b is exactly the latest pending weight of its allocation (same pointer and
+// length) and whose a is bf16 decodes the weight tile by tile inside nf4_gemm instead of reading
+// b; the weight stays pending. Every other use of that memory writes the pending weights first:
+// each op takes its tensors through tensor(), which settles their allocation, so whatever reads or
+// overwrites them (Download, Copy, Add, a Gemm taking the weight as a or c, a view of it) sees
+// what the unfused path would have written, and the pending state is never observable. Only
+// View, Dequantize's output and Gemm's b look without settling. The marks live with the memory,
+// not the Backend, so that an op through any view or any Backend settles them, as in the CPU
+// backend (trainer/backend/cpu/memory.go); and ops on other memory (the LoRA products that follow
+// the base GEMM) leave them pending, so a step never writes the weight.
+
+// nf4GemmEnv names the environment variable that picks the path: "fused", or "dequantize" (the
+// default, also when unset).
+const nf4GemmEnv = "QLORA_CUDA_NF4_GEMM"
+
+// fusedNF4FromEnv reads nf4GemmEnv.
+func fusedNF4FromEnv() (bool, error) {
+	switch v := os.Getenv(nf4GemmEnv); v {
+	case "", "dequantize":
+		return false, nil
+	case "fused":
+		return true, nil
+	default:
+		return false, fmt.Errorf("cuda: %s=%q: want fused or dequantize", nf4GemmEnv, v)
+	}
+}
+
+// pendingNF4 is an NF4 weight that Dequantize was asked to write at out and has not yet.
+type pendingNF4 struct {
+	w   *quantized
+	out Tensor // pointer, length and type; mem is nil (the allocation holds the mark)
+	dev *device
+}
+
+// maxPending bounds the weights pending in one allocation; past it the oldest is written. A
+// model's scratch weight holds at most three: a projection, a smaller one over its start, and a
+// same-sized one replacing the smaller.
+const maxPending = 4
+
+// deferDequantize marks out as holding w. Pending weights that out covers whole are forgotten
+// (nothing could read them any more); the others stay, older first, so that settling writes
+// them in the order Dequantize was called.
+func (d *device) deferDequantize(out *Tensor, w *quantized) {
+	a := out.mem
+	kept := a.pending[:0]
+	for _, p := range a.pending {
+		if !covers(out, &p.out) {
+			kept = append(kept, p)
+		}
+	}
+	a.pending = append(kept, pendingNF4{w: w, out: Tensor{ptr: out.ptr, n: out.n, dt: out.dt}, dev: d})
+	if len(a.pending) > maxPending {
+		oldest := a.pending[0]
+		d.do(func() { d.dequantize(&oldest.out, oldest.w) })
+		a.pending = append(a.pending[:0], a.pending[1:]...)
+	}
+}
+
+// covers reports whether t's bytes include all of u's.
+func covers(t, u *Tensor) bool {
+	return t.ptr <= u.ptr && u.ptr+devicePtr(int64(u.n)*u.dt.size()) <= t.ptr+devicePtr(int64(t.n)*t.dt.size())
+}
+
+// settle writes the weights pending in t's allocation, oldest first.
+func settle(t *Tensor) {
+	if t.mem == nil || len(t.mem.pending) == 0 {
+		return
+	}
+	ps := t.mem.pending
+	t.mem.pending = nil
+	ps[0].dev.do(func() {
+		for _, p := range ps {
+			p.dev.dequantize(&p.out, p.w)
+		}
+	})
+}
+
+// pendingWeight returns the weight t holds when it is exactly its allocation's latest pending
+// weight, else nil.
+func pendingWeight(t *Tensor) *quantized {
+	if t.mem == nil || len(t.mem.pending) == 0 {
+		return nil
+	}
+	p := t.mem.pending[len(t.mem.pending)-1]
+	if p.out.ptr != t.ptr || p.out.n != t.n {
+		return nil
+	}
+	return p.w
+}
+
+// Launch shape of nf4_gemm (kernels/nf4_gemm.cu BM, BN, THREADS).
+const (
+	nf4GemmTile    = 128
+	nf4GemmThreads = 256
+)
+
+// gemmNF4 launches nf4_gemm: c (m,n) = alpha·a·op(w) + beta·c, a bf16, op(w) the flat weight as
+// b: (n,k) row-major transposed when transB, else (k,n).
+func (bk *Backend) gemmNF4(c, a *Tensor, w *quantized, transB bool, m, n, k int, alpha, beta float64) {
+	tiles := func(x int) uint32 { return uint32((x + nf4GemmTile - 1) / nf4GemmTile) }
+	grid, block := [3]uint32{tiles(n), tiles(m), 1}, [3]uint32{nf4GemmThreads, 1, 1}
+	if m > 65535*nf4GemmTile {
+		panic(fmt.Sprintf("cuda.Gemm: %d rows are past nf4_gemm's grid", m))
+	}
+	args := argv(c, a.ptr, w.packed, devPtr(w.absmax), devPtr(w.codes), devPtr(w.nested), devPtr(w.mapOffset),
+		w.blocksize, m, n, k, transB, alpha, beta)
+	bk.dev.do(func() { bk.dev.drv.launch(kNF4Gemm, grid, block, args) })
+}
