@@ -5,6 +5,7 @@ package cuda
 import (
 	"fmt"
 	"os"
+	"runtime"
 )
 
 // NF4 fused into the GEMM (kernels/nf4_gemm.cu), chosen by QLORA_CUDA_NF4_GEMM=fused when a
@@ -15,7 +16,8 @@ import (
 // length) and whose a is bf16 decodes the weight tile by tile inside nf4_gemm instead of reading
 // b; the weight stays pending. Every other use of that memory writes the pending weights first:
 // each op takes its tensors through tensor(), which settles their allocation, so whatever reads or
-// overwrites them (Download, Copy, Add, a Gemm taking the weight as a or c, a view of it) sees
+// overwrites them (Download, Copy, Add, a Gemm taking the weight as a or c, any op on a view of
+// it) sees
 // what the unfused path would have written, and the pending state is never observable. Only
 // View, Dequantize's output and Gemm's b look without settling. The marks live with the memory,
 // not the Backend, so that an op through any view or any Backend settles them, as in the CPU
@@ -118,4 +120,9 @@ func (bk *Backend) gemmNF4(c, a *Tensor, w *quantized, transB bool, m, n, k int,
 	args := argv(c, a.ptr, w.packed, devPtr(w.absmax), devPtr(w.codes), devPtr(w.nested), devPtr(w.mapOffset),
 		w.blocksize, m, n, k, transB, alpha, beta)
 	bk.dev.do(func() { bk.dev.drv.launch(kNF4Gemm, grid, block, args) })
+	// The emulator runs the launch inside do and checks every access against the live allocations:
+	// the operands must outlive it, whatever the caller still holds.
+	runtime.KeepAlive(c)
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(w)
 }
