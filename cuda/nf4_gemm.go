@@ -17,12 +17,11 @@ import (
 // b; the weight stays pending. Every other use of that memory writes the pending weights first:
 // each op takes its tensors through tensor(), which settles their allocation, so whatever reads or
 // overwrites them (Download, Copy, Add, a Gemm taking the weight as a or c, any op on a view of
-// it) sees
-// what the unfused path would have written, and the pending state is never observable. Only
+// it) sees what the unfused path would have written: the pending state is never observable. Only
 // View, Dequantize's output and Gemm's b look without settling. The marks live with the memory,
 // not the Backend, so that an op through any view or any Backend settles them, as in the CPU
 // backend (trainer/backend/cpu/memory.go); and ops on other memory (the LoRA products that follow
-// the base GEMM) leave them pending, so a step never writes the weight.
+// the base GEMM) leave them pending, so a training step never writes the weight.
 
 // nf4GemmEnv names the environment variable that picks the path: "fused", or "dequantize" (the
 // default, also when unset).
