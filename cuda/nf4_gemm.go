@@ -20,8 +20,9 @@ import (
 // it) sees what the unfused path would have written: the pending state is never observable. Only
 // View, Dequantize's output and Gemm's b look without settling. The marks live with the memory,
 // not the Backend, so that an op through any view or any Backend settles them, as in the CPU
-// backend (trainer/backend/cpu/memory.go); and ops on other memory (the LoRA products that follow
-// the base GEMM) leave them pending, so a training step never writes the weight.
+// backend (trainer/backend/cpu/memory.go); and ops on other bytes (the LoRA products that follow
+// the base GEMM, activations in the same allocation) leave them pending, so a training step never
+// writes the weight.
 
 // nf4GemmEnv names the environment variable that picks the path: "fused", or "dequantize" (the
 // default, also when unset).
@@ -71,22 +72,37 @@ func (d *device) deferDequantize(out *Tensor, w *quantized) {
 }
 
 // covers reports whether t's bytes include all of u's.
-func covers(t, u *Tensor) bool {
-	return t.ptr <= u.ptr && u.ptr+devicePtr(int64(u.n)*u.dt.size()) <= t.ptr+devicePtr(int64(t.n)*t.dt.size())
-}
+func covers(t, u *Tensor) bool { return t.ptr <= u.ptr && u.end() <= t.end() }
 
-// settle writes the weights pending in t's allocation, oldest first.
+// overlaps reports whether t and u share a byte.
+func overlaps(t, u *Tensor) bool { return t.ptr < u.end() && u.ptr < t.end() }
+
+// end is the address past t's last byte.
+func (t *Tensor) end() devicePtr { return t.ptr + devicePtr(int64(t.n)*t.dt.size()) }
+
+// settle writes the weights pending in t's bytes: the newest one t overlaps and every older one
+// in its allocation, oldest first, so that each lands in the order Dequantize was called (newer
+// ones, written later, still overwrite them). A model's scratch weight may share its allocation
+// with activations; those leave it pending.
 func settle(t *Tensor) {
-	if t.mem == nil || len(t.mem.pending) == 0 {
+	if t.mem == nil {
 		return
 	}
-	ps := t.mem.pending
-	t.mem.pending = nil
+	ps, n := t.mem.pending, 0
+	for i := range ps {
+		if overlaps(t, &ps[i].out) {
+			n = i + 1
+		}
+	}
+	if n == 0 {
+		return
+	}
 	ps[0].dev.do(func() {
-		for _, p := range ps {
+		for _, p := range ps[:n] {
 			p.dev.dequantize(&p.out, p.w)
 		}
 	})
+	t.mem.pending = append(ps[:0], ps[n:]...)
 }
 
 // pendingWeight returns the weight t holds when it is exactly its allocation's latest pending
