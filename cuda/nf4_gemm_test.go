@@ -133,8 +133,9 @@ func TestNF4Gemm_MatchesDequantize(t *testing.T) {
 
 // TestNF4Gemm_PendingNeverObserved ensures that a weight Dequantize leaves pending for the fused
 // GEMM reads as the written weight through every other use: Download, Copy, Add, a Gemm taking it
-// as a, an op through a view, after a fused Gemm took it, and under a smaller weight dequantized
-// over its start (the rest still the first weight).
+// as a, an op through a view, after a fused Gemm took it, under a smaller weight dequantized over
+// its start (the rest still the first weight), and beside one dequantized over its second half
+// after the first half was read.
 func TestNF4Gemm_PendingNeverObserved(t *testing.T) {
 	plain, fused := backends(t)
 	const out, in, rows = 40, 72, 9
@@ -174,6 +175,11 @@ func TestNF4Gemm_PendingNeverObserved(t *testing.T) {
 		}},
 		{"a smaller weight over its start", func(bk *cuda.Backend, w backend.Tensor) backend.Tensor {
 			bk.Dequantize(bk.View(w, 0, out/2*in), bk.LoadNF4(small))
+			return w
+		}},
+		{"a weight beside it, one of them read", func(bk *cuda.Backend, w backend.Tensor) backend.Tensor {
+			bk.Dequantize(bk.View(w, out/2*in, out/2*in), bk.LoadNF4(small))
+			bk.Copy(bk.New(in), bk.View(w, in, in))
 			return w
 		}},
 	}
