@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 )
@@ -129,8 +130,8 @@ const (
 func (bk *Backend) gemmNF4(c, a *Tensor, w *quantized, transB bool, m, n, k int, alpha, beta float64) {
 	tiles := func(x int) uint32 { return uint32((x + nf4GemmTile - 1) / nf4GemmTile) }
 	grid, block := [3]uint32{tiles(n), tiles(m), 1}, [3]uint32{nf4GemmThreads, 1, 1}
-	if m > 65535*nf4GemmTile {
-		panic(fmt.Sprintf("cuda.Gemm: %d rows are past nf4_gemm's grid", m))
+	if m > 65535*nf4GemmTile || max(n, k) > math.MaxInt32 {
+		panic(fmt.Sprintf("cuda.Gemm: %d×%d·%d is past nf4_gemm's grid or its 32-bit sizes", m, k, n))
 	}
 	args := argv(c, a.ptr, w.packed, devPtr(w.absmax), devPtr(w.codes), devPtr(w.nested), devPtr(w.mapOffset),
 		w.blocksize, m, n, k, transB, alpha, beta)
