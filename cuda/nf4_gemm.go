@@ -49,8 +49,8 @@ type pendingNF4 struct {
 }
 
 // maxPending bounds the weights pending in one allocation; past it the oldest is written. A
-// model's scratch weight holds at most three: a projection, a smaller one over its start, and a
-// same-sized one replacing the smaller.
+// model's scratch weight holds at most three, each smaller one over the start of the one before
+// (Llama's down_proj, then the next layer's q_proj, then k_proj); a larger one replaces them.
 const maxPending = 4
 
 // deferDequantize marks out as holding w. Pending weights that out covers whole are forgotten
