@@ -39,6 +39,7 @@ type Backend struct {
 	dev       *device
 	scratch   scratch
 	allocated int64 // bytes of every tensor this backend made (views and scratch excluded)
+	fusedNF4  bool  // Gemm decodes NF4 weights itself (QLORA_CUDA_NF4_GEMM=fused, nf4_gemm.go)
 }
 
 var opened struct {
@@ -49,7 +50,12 @@ var opened struct {
 
 // Open returns a backend on the process's GPU, opening the device (CUDA device 0: its primary
 // context, a stream, the kernels, cuBLAS) on first use; opt applies to that first opening only.
+// Each Backend reads QLORA_CUDA_NF4_GEMM when it opens (nf4_gemm.go).
 func Open(opt Options) (*Backend, error) {
+	fused, err := fusedNF4FromEnv()
+	if err != nil {
+		return nil, err
+	}
 	opened.Lock()
 	defer opened.Unlock()
 	if opened.dev == nil && opened.err == nil {
@@ -58,7 +64,7 @@ func Open(opt Options) (*Backend, error) {
 	if opened.err != nil {
 		return nil, opened.err
 	}
-	return &Backend{dev: opened.dev}, nil
+	return &Backend{dev: opened.dev, fusedNF4: fused}, nil
 }
 
 // New returns a backend with the default options, for backendtest.Run; it panics when there is no
@@ -77,8 +83,16 @@ func (b *Backend) Name() string { return "cuda" }
 func (b *Backend) Describe() string { return b.dev.drv.describe() }
 
 // tensor returns t as a CUDA tensor of want elements (any number when want < 0), or panics naming
-// the op and argument.
+// the op and argument. It first writes the NF4 weights pending in t's memory (nf4_gemm.go): every
+// op takes its tensors through it, so none sees the pending state.
 func tensor(t backend.Tensor, op, arg string, want int) *Tensor {
+	ct := lookup(t, op, arg, want)
+	settle(ct)
+	return ct
+}
+
+// lookup is tensor without settling: for View, Dequantize's output and Gemm's b.
+func lookup(t backend.Tensor, op, arg string, want int) *Tensor {
 	ct, ok := t.(*Tensor)
 	if !ok {
 		panic(fmt.Sprintf("cuda.%s: %s is %T, want *cuda.Tensor", op, arg, t))
@@ -127,7 +141,7 @@ func (b *Backend) New(n int) backend.Tensor { return b.newTensor("New", n, dtBF1
 func (b *Backend) NewFP32(n int) backend.Tensor { return b.newTensor("NewFP32", n, dtF32) }
 
 func (b *Backend) View(t backend.Tensor, offset, n int) backend.Tensor {
-	ct := tensor(t, "View", "t", -1)
+	ct := lookup(t, "View", "t", -1)
 	if offset < 0 || n < 0 || offset+n > ct.n {
 		panic(fmt.Sprintf("cuda.View: [%d, %d) outside a tensor of %d elements", offset, offset+n, ct.n))
 	}

@@ -19,6 +19,17 @@
 // products in bf16 with fp32 accumulation and the probabilities rounded to bf16 before P·V, within
 // bf16's tolerance of the reference; fp32 tensors keep the plain kernels (kernels/attention.cu).
 //
+// # NF4 fused into the GEMM
+//
+// By default an NF4 projection is dequantized in full to a bf16 scratch weight, then multiplied by
+// cuBLAS. With QLORA_CUDA_NF4_GEMM=fused (read when a Backend opens) Dequantize only marks its
+// output as pending and the Gemm that takes it as b runs kernels/nf4_gemm.cu, which decodes the
+// weight tile by tile into shared memory and multiplies it on the tensor cores (mma.sync), so the
+// bf16 weight is never written; any other op touching those bytes writes the weight first, so
+// the pending state cannot be observed (nf4_gemm.go). It stays off until a GPU has measured it
+// (BenchmarkNF4Gemm_8B, cuda/devcheck/run.sh kernels): it saves the weight's round trip through
+// memory, but cuBLAS's kernels are faster than mma.sync, above all on Hopper, where they use wgmma.
+//
 // # The context and its goroutine
 //
 // The process has one device (device 0's primary context, one stream, cuBLAS, the memory), shared by
@@ -38,7 +49,7 @@
 //
 // # Files
 //
-// kernels/*.cu are the kernels, forward and backward side by side; `go generate ./cuda` compiles
+// kernels/*.cu are the kernels, forward and backward side by side (kernels/*.cuh what they share); `go generate ./cuda` compiles
 // them to the committed kernels/*.ptx (nvcc from CUDA 11.8, compute_80), which the package embeds.
 // driver_cu.go is the GPU (gorgonia.org/cu; cublas_cu.go opens cuBLAS with dlopen; pinned_cu.go
 // binds what cu lacks). Built with -tags cudaemu instead of cuda, driver_emu.go runs the same

@@ -14,12 +14,15 @@ import (
 // activations) is cast to a bf16 copy first, as PyTorch's autocast would. With beta 0, c is not
 // read. K == 0 scales c by beta.
 //
+// With QLORA_CUDA_NF4_GEMM=fused, a b that Dequantize left pending goes to nf4_gemm instead
+// (nf4_gemm.go).
+//
 // Row-major c = op(a)·op(b) is column-major cᵀ = op(b)ᵀ·op(a)ᵀ, so cuBLAS gets b first: a
 // row-major (r,s) matrix is a column-major (s,r) one with leading dimension s.
 func (bk *Backend) Gemm(c, a, b backend.Tensor, transA, transB bool, m, n, k int, alpha, beta float64) {
 	const op = "Gemm"
 	checkSizes(op, m, n, k)
-	ct, at, bt := tensor(c, op, "c", m*n), tensor(a, op, "a", m*k), tensor(b, op, "b", k*n)
+	ct, at, bt := tensor(c, op, "c", m*n), tensor(a, op, "a", m*k), lookup(b, op, "b", k*n)
 	if m == 0 || n == 0 {
 		return
 	}
@@ -27,6 +30,11 @@ func (bk *Backend) Gemm(c, a, b backend.Tensor, transA, transB bool, m, n, k int
 		bk.scaleC(ct, beta)
 		return
 	}
+	if w := pendingWeight(bt); w != nil && at.dt == dtBF16 && !transA {
+		bk.gemmNF4(ct, at, w, transB, m, n, k, alpha, beta)
+		return
+	}
+	settle(bt)
 	// A bf16 GEMM: fp32 operands get bf16 copies, cast right before it.
 	var casts [][2]*Tensor // (bf16 copy, fp32 operand)
 	if at.dt != dtF32 || bt.dt != dtF32 || ct.dt != dtF32 {

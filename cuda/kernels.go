@@ -68,6 +68,7 @@ var (
 	kCrossEntropy     = &kernel{"loss", "cross_entropy_forward", 7}
 	kCrossEntropyBack = &kernel{"loss", "cross_entropy_backward", 8}
 	kDequantizeNF4    = &kernel{"nf4", "nf4_dequantize", 9}
+	kNF4Gemm          = &kernel{"nf4_gemm", "nf4_gemm", 15}
 	kSumSquares       = &kernel{"optim", "sum_squares", 4}
 	kAdamW            = &kernel{"optim", "adamw", 18}
 	kAdamW8bit        = &kernel{"optim", "adamw_8bit", 20}
@@ -79,7 +80,7 @@ var allKernels = []*kernel{
 	kRMSNorm, kRMSNormBackward, kRoPE,
 	kAttention, kAttentionCached, kAttentionDQ, kAttentionDKDV,
 	kFlash, kFlashDelta, kFlashDKDV, kFlashDQ,
-	kCrossEntropy, kCrossEntropyBack, kDequantizeNF4,
+	kCrossEntropy, kCrossEntropyBack, kDequantizeNF4, kNF4Gemm,
 	kSumSquares, kAdamW, kAdamW8bit,
 }
 

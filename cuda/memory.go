@@ -37,8 +37,9 @@ type segment struct {
 // one stream orders every use of the memory, so a range released while kernels that read it are
 // still queued is reused only by work queued after them.
 type allocation struct {
-	ptr   devicePtr
-	bytes int64
+	ptr     devicePtr
+	bytes   int64
+	pending []pendingNF4 // NF4 weights Dequantize left to the GEMM (nf4_gemm.go), oldest first
 }
 
 // allocationRef is what an allocation's cleanup needs to return it.

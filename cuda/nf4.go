@@ -69,24 +69,34 @@ func float32Bytes(v []float32) []byte {
 }
 
 // Dequantize writes w (out, in) into out, decoding double-quantized scales on the fly, 8 weights
-// a thread.
+// a thread; with the fused path on, it marks out as holding w instead (nf4_gemm.go).
 func (bk *Backend) Dequantize(out backend.Tensor, w backend.Quantized) {
 	qw, ok := w.(*quantized)
 	if !ok {
 		panic(fmt.Sprintf("cuda.Dequantize: w is %T, not a CUDA weight", w))
 	}
-	ot := tensor(out, "Dequantize", "out", qw.n)
+	ot := lookup(out, "Dequantize", "out", qw.n)
 	if qw.n == 0 {
 		return
 	}
-	ptr := func(a *allocation) devicePtr {
-		if a == nil {
-			return 0
-		}
-		return a.ptr
+	if bk.fusedNF4 {
+		bk.dev.deferDequantize(ot, qw)
+		return
 	}
-	bk.dev.do(func() {
-		bk.dev.drv.launch(kDequantizeNF4, grid1D(max(qw.n/8, 1)), block1D, argv(ot, qw.packed, ptr(qw.absmax), ptr(qw.codes),
-			ptr(qw.nested), ptr(qw.mapOffset), qw.n, qw.blocksize))
-	})
+	settle(ot) // weights pending there from a fused Backend go first
+	bk.dev.do(func() { bk.dev.dequantize(ot, qw) })
+}
+
+// dequantize launches nf4_dequantize of w into out; on the device goroutine.
+func (d *device) dequantize(out *Tensor, w *quantized) {
+	d.drv.launch(kDequantizeNF4, grid1D(max(w.n/8, 1)), block1D, argv(out, w.packed, devPtr(w.absmax), devPtr(w.codes),
+		devPtr(w.nested), devPtr(w.mapOffset), w.n, w.blocksize))
+}
+
+// devPtr is a's pointer, or 0 for a missing part of a weight.
+func devPtr(a *allocation) devicePtr {
+	if a == nil {
+		return 0
+	}
+	return a.ptr
 }

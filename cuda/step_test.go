@@ -78,33 +78,7 @@ func TestStep_MatchesCPU(t *testing.T) {
 	}
 	ref := tinyStep(t, cpu.New[float32](), dir)
 	got := tinyStep(t, cuda.New(), dir)
-	// bf16 activations through two layers, checkpointed: each gradient is 1 to 2% from the float32
-	// CPU's in the emulator (cuda/internal/emu), which rounds exactly as the GPU stores.
-	const tol = 5e-2
-	t.Logf("loss: cuda %.6f, cpu %.6f; gradient norm: cuda %.6f, cpu %.6f", got.loss, ref.loss, got.norm, ref.norm)
-	if e := math.Abs(got.loss-ref.loss) / ref.loss; !(e <= 1e-2) {
-		t.Errorf("loss %v, cpu %v (relative error %.2e)", got.loss, ref.loss, e)
-	}
-	if e := math.Abs(got.norm-ref.norm) / ref.norm; !(e <= tol) {
-		t.Errorf("gradient norm %v, cpu %v (relative error %.2e)", got.norm, ref.norm, e)
-	}
-	worst := 0.0
-	for i, mw := range ref.grads.Modules {
-		g := got.grads.Modules[i]
-		name := fmt.Sprintf("layer %d %s", mw.Layer, mw.Module)
-		for _, c := range []struct {
-			what     string
-			got, ref []float32
-		}{{"dA", g.A, mw.A}, {"dB", g.B, mw.B}, {"A after the step", got.params.Modules[i].A, ref.params.Modules[i].A},
-			{"B after the step", got.params.Modules[i].B, ref.params.Modules[i].B}} {
-			e := relError(c.got, c.ref)
-			worst = max(worst, e)
-			if !(e <= tol) {
-				t.Errorf("%s %s: ‖cuda − cpu‖/‖cpu‖ = %.3g > %.3g", name, c.what, e, tol)
-			}
-		}
-	}
-	t.Logf("largest relative error of a gradient or updated adapter: %.3g", worst)
+	checkStep(t, got, ref)
 
 	again := tinyStep(t, cuda.New(), dir)
 	if again.loss != got.loss || again.norm != got.norm {
@@ -116,6 +90,31 @@ func TestStep_MatchesCPU(t *testing.T) {
 			break
 		}
 	}
+}
+
+// TestStep_FusedNF4MatchesCPU ensures the step with NF4 fused into the GEMM
+// (QLORA_CUDA_NF4_GEMM=fused) matches the CPU as the default path does, and that it never writes a
+// bf16 weight: every base projection goes through nf4_gemm, and nf4_dequantize never runs.
+func TestStep_FusedNF4MatchesCPU(t *testing.T) {
+	dir := t.TempDir()
+	if err := tinymodel.Write(dir, tinyShape, 5); err != nil {
+		t.Fatal(err)
+	}
+	ref := tinyStep(t, cpu.New[float32](), dir)
+	t.Setenv("QLORA_CUDA_NF4_GEMM", "fused")
+	be := cuda.New().(*cuda.Backend)
+	var got stepResult
+	calls := map[string]int{}
+	be.StartProfile()
+	got = tinyStep(t, be, dir)
+	for _, k := range be.StopProfile() {
+		calls[k.Name] = k.Calls
+	}
+	// 7 projections × 2 layers, three times each: forward, recomputation, backward.
+	if calls["nf4_gemm"] != 42 || calls["nf4_dequantize"] != 0 {
+		t.Errorf("nf4_gemm ran %d times and nf4_dequantize %d, want 42 and 0", calls["nf4_gemm"], calls["nf4_dequantize"])
+	}
+	checkStep(t, got, ref)
 }
 
 // TestPlan_MatchesAllocations ensures that what the CUDA backend allocates for the base, the
@@ -185,6 +184,38 @@ func TestPlan_MatchesAllocations(t *testing.T) {
 			t.Errorf("%s: a step allocates %d bytes of activations, the plan says %d", c.optim, got, want)
 		}
 	}
+}
+
+// checkStep compares a step on the GPU with the CPU's.
+func checkStep(t *testing.T, got, ref stepResult) {
+	t.Helper()
+	// bf16 activations through two layers, checkpointed: each gradient is 1 to 2% from the float32
+	// CPU's in the emulator (cuda/internal/emu), which rounds exactly as the GPU stores.
+	const tol = 5e-2
+	t.Logf("loss: cuda %.6f, cpu %.6f; gradient norm: cuda %.6f, cpu %.6f", got.loss, ref.loss, got.norm, ref.norm)
+	if e := math.Abs(got.loss-ref.loss) / ref.loss; !(e <= 1e-2) {
+		t.Errorf("loss %v, cpu %v (relative error %.2e)", got.loss, ref.loss, e)
+	}
+	if e := math.Abs(got.norm-ref.norm) / ref.norm; !(e <= tol) {
+		t.Errorf("gradient norm %v, cpu %v (relative error %.2e)", got.norm, ref.norm, e)
+	}
+	worst := 0.0
+	for i, mw := range ref.grads.Modules {
+		g := got.grads.Modules[i]
+		name := fmt.Sprintf("layer %d %s", mw.Layer, mw.Module)
+		for _, c := range []struct {
+			what     string
+			got, ref []float32
+		}{{"dA", g.A, mw.A}, {"dB", g.B, mw.B}, {"A after the step", got.params.Modules[i].A, ref.params.Modules[i].A},
+			{"B after the step", got.params.Modules[i].B, ref.params.Modules[i].B}} {
+			e := relError(c.got, c.ref)
+			worst = max(worst, e)
+			if !(e <= tol) {
+				t.Errorf("%s %s: ‖cuda − cpu‖/‖cpu‖ = %.3g > %.3g", name, c.what, e, tol)
+			}
+		}
+	}
+	t.Logf("largest relative error of a gradient or updated adapter: %.3g", worst)
 }
 
 func relError(got, ref []float32) float64 {

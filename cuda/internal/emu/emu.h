@@ -23,6 +23,7 @@
 #define __shared__ static
 #define __restrict__
 #define __align__(n) alignas(n)
+#define __launch_bounds__(...)
 
 struct emu_dim3 {
     unsigned x, y, z;
