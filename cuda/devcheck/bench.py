@@ -161,7 +161,8 @@ def cmd_table(args):
         except (OSError, ValueError):
             continue
         nvml = r.get("nvml_peak_bytes")
-        rows.append((r["shape"], "qlora-cuda (NF4 base)", r, nvml))
+        engine = "qlora-cuda (NF4, fused GEMM)" if r.get("nf4_gemm") == "fused" else "qlora-cuda (NF4 base)"
+        rows.append((r["shape"], engine, r, nvml))
     for r in peft["runs"]:
         rows.append((r["shape"], "transformers+peft (bf16 base)", r, r.get("nvml_peak_bytes")))
     lines = [f"GPU: {peft.get('gpu', '?')}; bf16 matmul rate {rate / 1e12:.0f} TFLOP/s" if rate else "GPU: ? (no matmul rate)",
@@ -190,8 +191,9 @@ def cmd_table(args):
 
 
 # Kernel families of `qlora-cuda bench --profile`, by name prefix.
-FAMILIES = [("attention", "attention"), ("GEMM (cuBLAS)", "gemm"), ("NF4 dequantize", "nf4_dequantize"),
-            ("cast fp32→bf16", "cast"), ("cross-entropy", "cross_entropy")]
+FAMILIES = [("attention (plain)", "attention"), ("attention (flash)", "flash"), ("GEMM (cuBLAS)", "gemm"),
+            ("NF4 dequantize", "nf4_dequantize"), ("NF4 GEMM (fused)", "nf4_gemm"), ("cast fp32→bf16", "cast"),
+            ("cross-entropy", "cross_entropy")]
 
 
 def where_time_goes(r):
@@ -204,7 +206,8 @@ def where_time_goes(r):
         name = next((f for f, prefix in FAMILIES if k["name"].startswith(prefix)), "other kernels")
         calls, secs = fam.get(name, (0, 0.0))
         fam[name] = (calls + k["calls"], secs + k["s"])
-    out = [f"Where the time goes, {r['shape']}: one profiled step, {wall * 1e3:.0f} ms wall, "
+    variant = ", NF4 fused into the GEMM" if r.get("nf4_gemm") == "fused" else ""
+    out = [f"Where the time goes, {r['shape']}{variant}: one profiled step, {wall * 1e3:.0f} ms wall, "
            f"{device * 1e3:.0f} ms on the device (CUDA events per launch)", "",
            "| kernels | calls | ms | share of the step |", "|---|---:|---:|---:|"]
     for name, (calls, secs) in sorted(fam.items(), key=lambda x: -x[1][1]):

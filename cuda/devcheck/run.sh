@@ -6,7 +6,8 @@
 #   bin/devcheck/cuda.test    the cuda package's tests built with -tags cuda (go test -c)
 #
 # Usage, from the repository root:  cuda/devcheck/run.sh [parity] [step] [kernels] [bench]   (default: all)
-# SHAPES="llama-1b llama-3b llama-8b" (the default) picks the bench's shapes.
+# SHAPES="llama-1b llama-3b llama-8b" (the default) picks the bench's shapes; FUSED_SHAPES (default
+# llama-8b, "" for none) the ones benched again with the NF4 dequantization fused into the GEMM.
 #
 #   parity  the conformance suite against the CPU backend, in bf16 and in fp32 storage, with every
 #           launch synchronised so that a failing kernel names itself; and the PTX checks (ptxas
@@ -71,6 +72,37 @@ gotest() {
 	summary+=("| $name | $verdict | $pass passed, $fail failed, $skip skipped | $((SECONDS - start)) s |")
 }
 
+# benchOne runs qlora-cuda's bench on one shape with one NF4 GEMM path (QLORA_CUDA_NF4_GEMM:
+# dequantize or fused), sampling NVML, into $work/bench-SHAPE[-fused].json.
+benchOne() {
+	local shape=$1 variant=$2 name=$1
+	[ "$variant" = fused ] && name=$shape-fused
+	nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$work/nvml-$name.csv" 2>/dev/null &
+	local sampler=$! rc
+	sleep 0.5
+	QLORA_CUDA_NF4_GEMM=$variant timeout 150s "$bin/qlora-cuda" bench --backend cuda --shape "$shape" --seq 2048 \
+		--steps 3 --profile --json >"$work/bench-$name.raw" 2>"$work/bench-$name.log"
+	rc=$?
+	kill $sampler 2>/dev/null
+	wait $sampler 2>/dev/null
+	python3 - "$work" "$name" "$shape" "$variant" "$rc" <<'EOF'
+import json, sys
+out, name, shape, variant, rc = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+mib = [int(x) for x in open(f"{out}/nvml-{name}.csv").read().split() if x.strip().isdigit()]
+try:
+    r = json.loads(open(f"{out}/bench-{name}.raw").read().strip().splitlines()[-1])
+except Exception:
+    tail = open(f"{out}/bench-{name}.log").read().strip().splitlines()[-3:]
+    r = dict(shape=shape, error=f"exit {rc}: " + " / ".join(tail))
+r["nf4_gemm"] = variant
+if mib:
+    r["nvml_peak_bytes"] = (max(mib) - mib[0]) << 20  # above what was in use before it started
+json.dump(r, open(f"{out}/bench-{name}.json", "w"), indent=1)
+print(json.dumps(r))
+EOF
+	return $rc
+}
+
 for part in "${parts[@]}"; do
 	case $part in
 	parity)
@@ -92,29 +124,10 @@ for part in "${parts[@]}"; do
 		verdict=ok
 		shapes=${SHAPES:-llama-1b llama-3b llama-8b}
 		for shape in $shapes; do
-			nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$work/nvml-$shape.csv" 2>/dev/null &
-			sampler=$!
-			sleep 0.5
-			timeout 150s "$bin/qlora-cuda" bench --backend cuda --shape "$shape" --seq 2048 --steps 3 --profile --json \
-				>"$work/bench-$shape.raw" 2>"$work/bench-$shape.log"
-			rc=$?
-			kill $sampler 2>/dev/null
-			wait $sampler 2>/dev/null
-			python3 - "$work" "$shape" "$rc" <<'EOF'
-import json, sys
-out, shape, rc = sys.argv[1], sys.argv[2], int(sys.argv[3])
-mib = [int(x) for x in open(f"{out}/nvml-{shape}.csv").read().split() if x.strip().isdigit()]
-try:
-    r = json.loads(open(f"{out}/bench-{shape}.raw").read().strip().splitlines()[-1])
-except Exception:
-    tail = open(f"{out}/bench-{shape}.log").read().strip().splitlines()[-3:]
-    r = dict(shape=shape, error=f"exit {rc}: " + " / ".join(tail))
-if mib:
-    r["nvml_peak_bytes"] = (max(mib) - mib[0]) << 20  # above what was in use before it started
-json.dump(r, open(f"{out}/bench-{shape}.json", "w"), indent=1)
-print(json.dumps(r))
-EOF
-			[ $rc -ne 0 ] && failed=1 && verdict="FAILED ($shape)"
+			benchOne "$shape" dequantize || { failed=1; verdict="FAILED ($shape)"; }
+		done
+		for shape in ${FUSED_SHAPES-llama-8b}; do
+			benchOne "$shape" fused || { failed=1; verdict="FAILED ($shape, fused NF4 GEMM)"; }
 		done
 		PYTHONUNBUFFERED=1 timeout 200s python3 cuda/devcheck/bench.py peft --shapes "${shapes// /,}" \
 			--seq 2048 --steps 3 --out "$work/peft.json" 2>"$work/peft.log" || {
