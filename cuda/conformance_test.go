@@ -14,6 +14,13 @@ import (
 // bf16 tensors. The tolerance is bf16's: one rounding of a stored value is up to 2⁻⁹ relative.
 func TestConformance_BF16(t *testing.T) { backendtest.Run(t, cuda.New, 2e-2) }
 
+// TestConformance_BF16FusedNF4 runs it with the NF4 dequantization fused into the GEMM
+// (QLORA_CUDA_NF4_GEMM=fused), which the NF4Linear group takes.
+func TestConformance_BF16FusedNF4(t *testing.T) {
+	t.Setenv("QLORA_CUDA_NF4_GEMM", "fused")
+	backendtest.Run(t, cuda.New, 2e-2)
+}
+
 // TestConformance_FP32 runs it with every tensor the suite makes in float32, which checks each
 // kernel's arithmetic against the reference far more tightly than bf16 storage allows.
 func TestConformance_FP32(t *testing.T) {

@@ -9,14 +9,17 @@
 # SHAPES="llama-1b llama-3b llama-8b" (the default) picks the bench's shapes; FUSED_SHAPES (default
 # llama-8b, "" for none) the ones benched again with the NF4 dequantization fused into the GEMM.
 #
-#   parity  the conformance suite against the CPU backend, in bf16 and in fp32 storage, with every
-#           launch synchronised so that a failing kernel names itself; and the PTX checks (ptxas
+#   parity  the conformance suite against the CPU backend, in bf16 and in fp32 storage and with the
+#           NF4 dequantization fused into the GEMM, with every launch synchronised so that a failing
+#           kernel names itself; the NF4 checks (exact dequantization; fused against dequantize +
+#           cuBLAS, and its pending weights never observed); and the PTX checks (ptxas
 #           for sm_80, sm_86, sm_89, sm_90 where the machine has one)
-#   step    one training step of a tiny model on both backends: loss, gradient norm, every adapter
+#   step    one training step of a tiny model on both backends (and with the fused NF4 GEMM): loss, gradient norm, every adapter
 #           gradient and updated adapter agree; twice the same bits; the same bits when profiled;
 #           and the planner's CUDA figures equal what the backend allocates, to the byte
 #   kernels single kernels at Llama 3 8B's sizes, each against what it replaced where both exist:
-#           flash attention against the plain kernels, NF4 dequantization's bandwidth (go test -bench)
+#           flash attention against the plain kernels, the fused NF4 GEMM against dequantize + cuBLAS,
+#           NF4 dequantization's bandwidth (go test -bench)
 #   bench   Llama 1B, 3B and 8B shapes with random weights, 2048 tokens, gradient checkpointing,
 #           LoRA r 16 on all seven projections: qlora-cuda (NF4 base) and transformers + PEFT (bf16
 #           base) in the same call; tokens/s, peak memory (NVML, the engine's, the plan), MFU; and
@@ -107,7 +110,7 @@ for part in "${parts[@]}"; do
 	case $part in
 	parity)
 		note "== parity: conformance suite (bf16 and fp32 storage) and PTX checks"
-		QLORA_CUDA_SYNC=1 gotest parity 280s -test.run '^(TestConformance_BF16|TestConformance_FP32|TestPTX_EntriesMatchKernels|TestPTX_Assembles)$'
+		QLORA_CUDA_SYNC=1 gotest parity 280s -test.run '^(TestConformance_BF16|TestConformance_BF16FusedNF4|TestConformance_FP32|TestDequantize_Exact|TestNF4Gemm_MatchesDequantize|TestNF4Gemm_PendingNeverObserved|TestPTX_EntriesMatchKernels|TestPTX_Assembles)$'
 		;;
 	kernels)
 		note "== kernels: benchmarks of single kernels at Llama 3 8B's sizes (cuda/bench_test.go)"
@@ -116,7 +119,7 @@ for part in "${parts[@]}"; do
 		;;
 	step)
 		note "== step: a tiny model's training step on both backends; the plan against the allocations"
-		gotest step 280s -test.run '^(TestStep_MatchesCPU|TestPlan_MatchesAllocations|TestProfile_TimesEveryLaunch)$'
+		gotest step 280s -test.run '^(TestStep_MatchesCPU|TestStep_FusedNF4MatchesCPU|TestPlan_MatchesAllocations|TestProfile_TimesEveryLaunch)$'
 		;;
 	bench)
 		note "== bench: qlora-cuda and transformers+peft, ${SHAPES:-llama-1b llama-3b llama-8b}, 2048 tokens"

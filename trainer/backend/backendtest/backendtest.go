@@ -41,6 +41,7 @@ func Run(t *testing.T, newBackend func() backend.Backend, tol float64) {
 		{"Load", testLoad},
 		{"Dequantize", testDequantize},
 		{"Gemm", testGemm},
+		{"NF4Linear", testNF4Linear},
 		{"Add", testAdd},
 		{"AddBias", testAddBias},
 		{"Embedding", testEmbedding},

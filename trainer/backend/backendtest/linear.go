@@ -5,9 +5,10 @@ import (
 	"math"
 
 	"github.com/qlora-studio/qlora-studio/trainer/backend"
+	"github.com/qlora-studio/qlora-studio/trainer/nf4"
 )
 
-// Gemm, Add, AddBias and Embedding.
+// Gemm, the NF4 projection (Dequantize then Gemm), Add, AddBias and Embedding.
 
 // gemmSizes cross the CPU backend's blocking boundaries and include the degenerate shapes.
 var gemmSizes = [][3]int{ // m, n, k
@@ -73,4 +74,39 @@ func testEmbedding(p *pair) {
 	p.both(func(bk backend.Backend, at side) { bk.Embedding(at(out), at(table), ids, c) })
 	got, ref := p.download(out)
 	p.checkExact("out", got, ref)
+}
+
+// testNF4Linear: an NF4 weight dequantized into a view of a larger scratch and taken at once as a
+// Gemm's b, as the model's projections do (forward x·Wᵀ, backward dy·W added to dx), which a
+// backend may fuse into one product.
+func testNF4Linear(p *pair) {
+	for _, s := range [][3]int{{37, 70, 95}, {150, 200, 264}} { // rows, out, in
+		rows, out, in := s[0], s[1], s[2]
+		q, err := nf4.Quantize(float32s(p.values(out*in, 0.05)), []int{out, in}, 64, true)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		x, dy := p.random(rows*in, 1), p.random(rows*out, 1)
+		y, dx := p.zeros(rows*out), p.random(rows*in, 1)
+		p.both(func(b backend.Backend, at side) {
+			w := b.LoadNF4(q)
+			scratch := b.New(out*in + 5)
+			wv := b.View(scratch, 5, out*in)
+			b.Dequantize(wv, w)
+			b.Gemm(at(y), at(x), wv, false, true, rows, out, in, 1, 0) // y = x·Wᵀ
+			b.Dequantize(wv, w)
+			b.Gemm(at(dx), at(dy), wv, false, false, rows, in, out, 1, 1) // dx += dy·W
+		})
+		name := fmt.Sprintf("rows=%d out=%d in=%d", rows, out, in)
+		p.check(name+" y", y)
+		p.check(name+" dx", dx)
+	}
+}
+
+func float32s(x []float64) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = float32(v)
+	}
+	return out
 }
