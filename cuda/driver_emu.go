@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/qlora-studio/qlora-studio/cuda/internal/emu"
@@ -17,6 +18,11 @@ type emuDriver struct {
 	reserved int64
 	spans    []timedSpan // while profiling, else nil
 	profile  bool
+
+	// running is held while a kernel or GEMM runs. A tensor nothing refers to any more may be
+	// released by a runtime cleanup in the middle of a launch that uses it; on a GPU the stream
+	// orders its reuse after that launch, here untrack waits for the launch to end.
+	running sync.Mutex
 }
 
 // emuMemory is the emulated GPU's size (host memory, committed only where touched).
@@ -80,6 +86,8 @@ func (d *emuDriver) setWorkspace(devicePtr, int64) {}
 func (d *emuDriver) startProfile() { d.profile = true }
 
 func (d *emuDriver) timed(name string, launch func()) {
+	d.running.Lock()
+	defer d.running.Unlock()
 	if !d.profile {
 		launch()
 		return
@@ -96,7 +104,11 @@ func (d *emuDriver) stopProfile() []timedSpan {
 }
 
 func (d *emuDriver) track(p devicePtr, bytes int64) { emu.Track(uintptr(p), bytes) }
-func (d *emuDriver) untrack(p devicePtr)            { emu.Untrack(uintptr(p)) }
+func (d *emuDriver) untrack(p devicePtr) {
+	d.running.Lock()
+	defer d.running.Unlock()
+	emu.Untrack(uintptr(p))
+}
 
 func b2i(b bool) int {
 	if b {
