@@ -49,11 +49,13 @@
 //
 // # Files
 //
-// kernels/*.cu are the kernels, forward and backward side by side (kernels/*.cuh what they share); `go generate ./cuda` compiles
-// them to the committed kernels/*.ptx (nvcc from CUDA 11.8, compute_80), which the package embeds.
-// driver_cu.go is the GPU (gorgonia.org/cu; cublas_cu.go opens cuBLAS with dlopen; pinned_cu.go
-// binds what cu lacks). Built with -tags cudaemu instead of cuda, driver_emu.go runs the same
-// kernels on the CPU through internal/emu, so that `go test -tags cudaemu ./cuda` checks the kernels
-// and everything around them on a machine without a GPU. devcheck/ holds the script that checks the
-// backend on a GPU machine from binaries built elsewhere.
+// kernels/*.cu are the kernels, forward and backward side by side, and kernels/*.cuh what they
+// share (mma.cuh: the tensor-core product); `go generate ./cuda` compiles them to the committed
+// kernels/*.ptx (nvcc from CUDA 11.8, compute_80), which the package embeds. driver_cu.go is the
+// GPU (gorgonia.org/cu; cublas_cu.go opens cuBLAS with dlopen; pinned_cu.go binds what cu lacks).
+// Built with -tags cudaemu instead of cuda, driver_emu.go runs the same kernels on the CPU through
+// internal/emu, so that scripts/cuda-emu-test.sh (`go test -tags cudaemu ./cuda/...` with the
+// kernels' hash in the build cache's key) checks the kernels and everything around them on a
+// machine without a GPU. devcheck/ holds the script that checks the backend on a GPU machine from
+// binaries built elsewhere.
 package cuda
