@@ -49,9 +49,28 @@ __device__ __forceinline__ int segmentOf(const int* segments, i64 base, i64 i, i
 }
 
 // loadRows fills rows [0, n) of a [row][d] tile with rows row0.. of head h of a (N, heads·hd)
-// tensor, zeros past hd (up to hd rounded to 16) and past the sequence's end.
+// tensor, zeros past hd (up to hd rounded to 16) and past the sequence's end. Heads of bf16 in
+// whole 16-byte pieces are read a piece at a time: the tile's words are their pairs as they are.
 __device__ void loadRows(u32* s, const void* p, i64 dt, i64 base, i64 row0, int n, i64 t, i64 heads, i64 h, int hd) {
     int pairs = (hd + 15) / 16 * 8;
+    if (dt == BF16 && hd % 8 == 0 && aligned16(p)) {
+        int pieces = pairs / 4;
+        for (int e = threadIdx.x; e < n * pieces; e += blockDim.x) {
+            int r = e / pieces, d = 8 * (e % pieces);
+            i64 i = row0 + r, off = ((base + i) * heads + h) * hd + d;
+            u32x4 w = {0, 0, 0, 0};
+            if (i < t && d < hd) {
+                CHECK_ACCESS(p, off / 8, 16);
+                w = ((const u32x4*)p)[off / 8];
+            }
+            u32* dst = s + r * KW + d / 2;
+            dst[0] = w.x;
+            dst[1] = w.y;
+            dst[2] = w.z;
+            dst[3] = w.w;
+        }
+        return;
+    }
     for (int e = threadIdx.x; e < n * pairs; e += blockDim.x) {
         int r = e / pairs, d = 2 * (e % pairs);
         i64 i = row0 + r, off = ((base + i) * heads + h) * hd + d;
@@ -61,9 +80,35 @@ __device__ void loadRows(u32* s, const void* p, i64 dt, i64 base, i64 row0, int 
     }
 }
 
-// loadColumns fills the forward's [d][key] tile with keys row0..row0+BK−1 of head h of v.
+// loadColumns fills the forward's [d][key] tile with keys row0..row0+BK−1 of head h of v; as
+// loadRows, bf16 heads in whole 16-byte pieces are read a piece at a time.
 __device__ void loadColumns(u32* s, const void* p, i64 dt, i64 base, i64 row0, i64 t, i64 heads, i64 h, int hd) {
     int dims = (hd + 15) / 16 * 16;
+    if (dt == BF16 && hd % 8 == 0 && aligned16(p)) {
+        for (int e = threadIdx.x; e < dims / 8 * (BK / 2); e += blockDim.x) {
+            int d = 8 * (e % (dims / 8)), r = 2 * (e / (dims / 8));
+            u32 lo[4] = {}, hi[4] = {}; // keys r and r+1, dims d..d+7
+            for (int k = 0; k < 2; k++) {
+                i64 i = row0 + r + k;
+                if (i < t && d < hd) {
+                    i64 off = ((base + i) * heads + h) * hd + d;
+                    CHECK_ACCESS(p, off / 8, 16);
+                    u32x4 w = ((const u32x4*)p)[off / 8];
+                    u32* dst = k == 0 ? lo : hi;
+                    dst[0] = w.x;
+                    dst[1] = w.y;
+                    dst[2] = w.z;
+                    dst[3] = w.w;
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                int sh = 16 * (j % 2);
+                s[(d + j) * VW + r / 2] = ((lo[j / 2] >> sh) & 0xffffu) | ((hi[j / 2] >> sh) & 0xffffu) << 16;
+            }
+        }
+        return;
+    }
     for (int e = threadIdx.x; e < dims * (BK / 2); e += blockDim.x) {
         int d = e % dims, r = 2 * (e / dims);
         i64 i = row0 + r, off = ((base + i) * heads + h) * hd + d;

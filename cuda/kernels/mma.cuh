@@ -18,6 +18,14 @@
 
 typedef unsigned int u32;
 
+// u32x4 is 16 bytes, 8 bf16 as 4 pairs: one vector load or store.
+struct __align__(16) u32x4 {
+    u32 x, y, z, w;
+};
+
+// aligned16 reports whether p may be read or written 16 bytes at a time.
+__device__ __forceinline__ bool aligned16(const void* p) { return (unsigned long long)p % 16 == 0; }
+
 // pack2 rounds lo and hi to bf16 and packs them as one register, lo in the low half.
 __device__ __forceinline__ u32 pack2(float lo, float hi) {
     bf16 l = __float2bfloat16_rn(lo), h = __float2bfloat16_rn(hi);

@@ -25,6 +25,3 @@ __device__ __forceinline__ float nf4Value(const unsigned char* packed, i64 i, fl
     return __fmul_rn(nf4Code[code], scale);
 }
 
-struct __align__(16) u32x4 {
-    u32 x, y, z, w;
-};
