@@ -138,14 +138,31 @@ func randomCall(r *rand.Rand) kernelCall {
 	return k
 }
 
-// availableKernels are the assembly micro-kernels this CPU runs, by name.
-func availableKernels() map[string]asmKernel {
-	kernels := map[string]asmKernel{}
+// withKernels runs f with the kernels of is (as far as this CPU has them: the AVX-512 ones also
+// switch exp, softmax and the NF4 decoders) and exactGo set as given, and restores them.
+func withKernels(t *testing.T, is isa, exact bool, f func()) {
+	t.Helper()
+	avx512, avx2, exactWas := useAVX512, useAVX2, exactGo
+	defer func() { useAVX512, useAVX2, exactGo = avx512, avx2, exactWas }()
+	useAVX512, useAVX2, exactGo = avx512 && is == isaAVX512, avx2 && is >= isaAVX2, exact
+	if got := isaFor[float32](); got != is {
+		t.Fatalf("kernels %v asked, %v available", is, got)
+	}
+	f()
+}
+
+func (is isa) String() string {
+	return [...]string{isaGo: "Go", isaAVX2: "AVX2", isaAVX512: "AVX-512"}[is]
+}
+
+// availableKernels are the assembly micro-kernels this CPU runs.
+func availableKernels() map[isa]asmKernel {
+	kernels := map[isa]asmKernel{}
 	if useAVX512 {
-		kernels["AVX-512"] = sgemm12x32AVX512
+		kernels[isaAVX512] = sgemm12x32AVX512
 	}
 	if useAVX2 {
-		kernels["AVX2"] = sgemm12x32AVX2
+		kernels[isaAVX2] = sgemm12x32AVX2
 	}
 	return kernels
 }
@@ -166,19 +183,35 @@ func TestMicroKernels_MatchReference(t *testing.T) {
 		a, b, c, acc := k.operands(r)
 		wantC, wantAcc := append([]float32(nil), c...), append([]float32(nil), acc...)
 		k.reference(a, b, wantC, wantAcc)
-		for name, kern := range kernels {
+		for is, kern := range kernels {
 			gotC, gotAcc := append([]float32(nil), c...), append([]float32(nil), acc...)
 			k.run(kern, a, b, gotC, gotAcc)
 			for i := range wantC {
 				if math.Float32bits(gotC[i]) != math.Float32bits(wantC[i]) {
-					t.Fatalf("%s, %v: c[%d][%d] = %v, want %v", name, k, i/k.ldc, i%k.ldc, gotC[i], wantC[i])
+					t.Fatalf("%v, %v: c[%d][%d] = %v, want %v", is, k, i/k.ldc, i%k.ldc, gotC[i], wantC[i])
 				}
 			}
 			if k.flags&accSave != 0 {
 				if err := k.sameInMasks(gotAcc, wantAcc); err != nil {
-					t.Fatalf("%s, %v: %v", name, k, err)
+					t.Fatalf("%v, %v: %v", is, k, err)
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkMicroKernel times each assembly micro-kernel alone on one core: a 12×32 tile over
+// k = 256 from a packed panel of b, as Gemm calls it; GFLOP/s counts 2·12·32·256 per call.
+func BenchmarkMicroKernel(b *testing.B) {
+	r := rand.New(rand.NewPCG(23, 23))
+	k := kernelCall{kc: gemmKC, ars: gemmKC, aps: 1, bs: gemmNR, ldc: gemmNR, rowMask: 1<<gemmMR - 1, colMask: math.MaxUint32, alpha: 1}
+	a, bp, c, _ := k.operands(r)
+	for is, kern := range availableKernels() {
+		b.Run(is.String(), func(b *testing.B) {
+			for b.Loop() {
+				k.run(kern, a, bp, c, nil)
+			}
+			b.ReportMetric(2*gemmMR*gemmNR*gemmKC*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }

@@ -31,7 +31,7 @@ func TestMicroKernels_StayInTheirColumns(t *testing.T) {
 		r0, r1 := bits.TrailingZeros32(k.rowMask), bits.Len32(k.rowMask)-1
 		bFirst, bEnd := lo, (k.kc-1)*k.bs+hi
 		cFirst, cEnd := r0*k.ldc+lo, r1*k.ldc+hi
-		for name, kern := range kernels {
+		for is, kern := range kernels {
 			for _, atEnd := range []bool{true, false} {
 				ga := newGuarded(t, a, 0, len(a), true)
 				gb := newGuarded(t, b, bFirst, bEnd, atEnd)
@@ -39,7 +39,7 @@ func TestMicroKernels_StayInTheirColumns(t *testing.T) {
 				k.run(kern, ga.x, gb.x, gc.x, acc)
 				for i := cFirst; i < cEnd; i++ {
 					if got := gc.x[i]; math.Float32bits(got) != math.Float32bits(want[i]) {
-						t.Fatalf("%s, %v, at end %v: c[%d] = %v, want %v", name, k, atEnd, i, got, want[i])
+						t.Fatalf("%v, %v, at end %v: c[%d] = %v, want %v", is, k, atEnd, i, got, want[i])
 					}
 				}
 				ga.free(t)
