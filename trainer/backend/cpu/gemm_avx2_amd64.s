@@ -8,10 +8,13 @@
 // Y4r..Y4r+3), the three rows' a elements broadcast (Y12–Y14), and one vector of b at a time (Y15),
 // which the three rows then use. A pass whose three rows are all outside rowMask is skipped. Each
 // pass walks k from the start, so every element of c is the same chain of fused multiply-adds, in
-// the same order, as in the AVX-512 kernel, each instruction with its operands in the same places.
+// the same order, as in the AVX-512 kernel, and the final alpha·s + beta·c the same three roundings;
+// each instruction has its operands in the AVX-512 kernel's places (which decides the NaN that
+// comes out when several go in).
 //
 // When colMask is not all 32 columns, b and c are read and written with VMASKMOVPS under the masks
-// of the four vectors, kept in the frame (0–127(SP)), so no column outside colMask is touched.
+// of the four vectors, kept in the frame (0–127(SP)), so no column outside colMask is touched. Full
+// tiles use plain loads and stores: VMASKMOVPS stores are slow on AMD's cores.
 
 // FMA3 adds the b vector in Y15 times the broadcast a elements of the three rows to their
 // accumulators of one vector of columns.
@@ -154,7 +157,7 @@ TEXT ·sgemm12x32AVX2(SB), NOSPLIT, $128-96
 	MOVQ ldc+56(FP), R13
 	MOVQ acc+80(FP), DI // acc's first row of the pass
 	MOVL rowMask+64(FP), R14 // the rows left, the pass's in the low 3 bits
-	ANDL $0xfff, R14
+	ANDL $0xfff, R14         // (bits above 11 name no row)
 	JZ done
 
 pass:
@@ -259,7 +262,7 @@ next:
 	ADDQ R10, R9
 	LEAQ (R8)(R13*2), R8
 	ADDQ R13, R8
-	ADDQ $384, DI
+	ADDQ $384, DI // 3 rows of 32 sums
 	SHRL $3, R14
 	JNZ pass
 
