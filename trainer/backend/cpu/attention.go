@@ -67,8 +67,8 @@ type attentionArgs[T Float] struct {
 	segments          []int32 // (N) or nil
 	t, heads, group   int     // group = NH/NKV query heads per kv head
 	headDim, window   int
-	scale             T    // 1/sqrt(HD)
-	asm               bool // the micro-kernel is the assembly one
+	scale             T   // 1/sqrt(HD)
+	isa               isa // the assembly kernels that run (isaFor)
 }
 
 // blocked reports whether the sequences are long enough for the blocked kernels
@@ -96,7 +96,7 @@ func newAttentionArgs[T Float](op string, q, k, v, lse backend.Tensor, segments 
 		t:        t, heads: heads, group: heads / kvHeads,
 		headDim: headDim, window: window,
 		scale: T(1 / math.Sqrt(float64(headDim))),
-		asm:   useAsm[T](),
+		isa:   isaFor[T](),
 	}
 }
 

@@ -52,7 +52,7 @@ func (a *attentionArgs[T]) packKeys(dst, x []T, b, g int) {
 	for jp := range attPanels(a.t) {
 		j0 := jp * gemmNR
 		src := x[(b*a.t+j0)*kvw+g*hd:]
-		packTrans(a.asm, dst[jp*gemmNR*hd:], src, kvw, hd, min(gemmNR, a.t-j0))
+		packTrans(a.isa, dst[jp*gemmNR*hd:], src, kvw, hd, min(gemmNR, a.t-j0))
 	}
 }
 
@@ -62,7 +62,7 @@ func (a *attentionArgs[T]) scores(s, x, keysT []T, heads int, b, h int, bl block
 	xa := x[((b*a.t+bl.i0)*heads+h)*hd:]
 	for jp := bl.jlo / gemmNR; jp <= bl.jhi/gemmNR; jp++ {
 		j0 := jp * gemmNR
-		microTile(a.asm, hd, xa, heads*hd, 1, keysT[jp*gemmNR*hd:], gemmNR, s[j0-bl.jlo:], ld,
+		microTile(a.isa, hd, xa, heads*hd, 1, keysT[jp*gemmNR*hd:], gemmNR, s[j0-bl.jlo:], ld,
 			1<<attBlock-1, min(gemmNR, a.t-j0), alpha, 0)
 	}
 }
@@ -154,7 +154,7 @@ func (a *attentionKernel[T]) forwardBlocked(buf []T, b, h int) {
 		out := a.out[(base+bl.i0)*qw+h*hd:]
 		v := a.v[(base+bl.jlo)*kvw+g*hd:]
 		for d := 0; d < hd; d += gemmNR {
-			microTile(a.asm, width, s, ld, 1, v[d:], kvw, out[d:], qw, bl.mask, min(gemmNR, hd-d), 1, 0)
+			microTile(a.isa, width, s, ld, 1, v[d:], kvw, out[d:], qw, bl.mask, min(gemmNR, hd-d), 1, 0)
 		}
 		for r := range attBlock {
 			if bl.mask>>r&1 != 0 {
@@ -212,7 +212,7 @@ func (a *attentionBackwardKernel[T]) backwardBlocked(buf []T, b, g int) {
 			k := a.k[(base+bl.jlo)*kvw+g*hd:]
 			for d := 0; d < hd; d += gemmNR {
 				cols := min(gemmNR, hd-d)
-				microTile(a.asm, width, ds, ld, 1, k[d:], kvw, dq[d:], qw, bl.mask, cols, 1, 1) // dq += dS·k
+				microTile(a.isa, width, ds, ld, 1, k[d:], kvw, dq[d:], qw, bl.mask, cols, 1, 1) // dq += dS·k
 			}
 			// dk[j] += Σ_i dS[i,j]·q_i and dv[j] += Σ_i P[i,j]·dout_i over the block's rows, a
 			// micro-tile of attBlock keys at a time (the last one moved up to end at jhi).
@@ -226,8 +226,8 @@ func (a *attentionBackwardKernel[T]) backwardBlocked(buf []T, b, g int) {
 				dv := a.dv[(base+bl.jlo+jr)*kvw+g*hd:]
 				for d := 0; d < hd; d += gemmNR {
 					cols := min(gemmNR, hd-d)
-					microTile(a.asm, attBlock, ds[jr:], 1, ld, q[d:], qw, dk[d:], kvw, mask, cols, 1, 1)
-					microTile(a.asm, attBlock, p[jr:], 1, ld, dout[d:], qw, dv[d:], kvw, mask, cols, 1, 1)
+					microTile(a.isa, attBlock, ds[jr:], 1, ld, q[d:], qw, dk[d:], kvw, mask, cols, 1, 1)
+					microTile(a.isa, attBlock, p[jr:], 1, ld, dout[d:], qw, dv[d:], kvw, mask, cols, 1, 1)
 				}
 			}
 		}

@@ -65,30 +65,33 @@ func slicesMax(x []float32) float32 {
 	return m
 }
 
-// TestWorkload_AssemblyMatchesGo ensures that every op gives the same bits with the AVX-512 kernels
-// as the Go code doing the same operations (exactGo), and results within float32 rounding with the
-// fast Go code that CPUs without AVX-512 run.
+// TestWorkload_AssemblyMatchesGo ensures that every op gives the same bits with the assembly
+// kernels of each kind this CPU has (AVX-512; AVX2 for the GEMM, exactGo for the rest) as the Go
+// code doing the same operations (exactGo), and results within float32 rounding with the fast Go
+// code that CPUs without them run.
 func TestWorkload_AssemblyMatchesGo(t *testing.T) {
-	if !useAVX512 {
-		t.Skip("no AVX-512 on this CPU")
+	kernels := availableKernels()
+	if len(kernels) == 0 {
+		t.Skip("no assembly kernels on this CPU")
 	}
-	asm := workload[float32](2)
-	defer func() { useAVX512, exactGo = true, false }()
-	useAVX512, exactGo = false, true
-	exact := workload[float32](2)
-	exactGo = false
-	fast := workload[float32](2)
-	for i := range asm {
-		var num, den float64
-		for j := range asm[i] {
-			if math.Float32bits(asm[i][j]) != math.Float32bits(exact[i][j]) {
-				t.Fatalf("output %d element %d: %v with AVX-512, %v in Go", i, j, asm[i][j], exact[i][j])
+	var exact, fast [][]float32
+	withKernels(t, isaGo, true, func() { exact = workload[float32](2) })
+	withKernels(t, isaGo, false, func() { fast = workload[float32](2) })
+	for is := range kernels {
+		var asm [][]float32
+		withKernels(t, is, true, func() { asm = workload[float32](2) })
+		for i := range asm {
+			var num, den float64
+			for j := range asm[i] {
+				if math.Float32bits(asm[i][j]) != math.Float32bits(exact[i][j]) {
+					t.Fatalf("output %d element %d: %v with %v, %v in Go", i, j, asm[i][j], is, exact[i][j])
+				}
+				d := float64(fast[i][j] - asm[i][j])
+				num, den = num+d*d, den+float64(asm[i][j])*float64(asm[i][j])
 			}
-			d := float64(fast[i][j] - asm[i][j])
-			num, den = num+d*d, den+float64(asm[i][j])*float64(asm[i][j])
-		}
-		if rel := math.Sqrt(num / den); !(rel < 1e-5) {
-			t.Errorf("output %d: ‖fast Go − AVX-512‖/‖AVX-512‖ = %.2g", i, rel)
+			if rel := math.Sqrt(num / den); !(rel < 1e-5) {
+				t.Errorf("output %d: ‖fast Go − %v‖/‖%v‖ = %.2g", i, is, is, rel)
+			}
 		}
 	}
 }

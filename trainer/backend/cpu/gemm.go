@@ -16,9 +16,9 @@ import (
 //
 //	s = 0;  for p in 0..k-1: s = fma(op(a)[i,p], op(b)[p,j], s);  c[i,j] = alpha·s (+ beta·c[i,j])
 //
-// whatever the tiling or the number of threads. The AVX-512 assembly computes exactly this, and so
-// does the Go kernel under exactGo (fma32), which the tests hold the assembly to; the Go kernel
-// other CPUs run by default rounds as plain Go multiply-adds do.
+// whatever the tiling or the number of threads. The AVX-512 and AVX2 assembly compute exactly this,
+// and so does the Go kernel under exactGo (fma32), which the tests hold the assembly to; the Go
+// kernel other CPUs run by default rounds as plain Go multiply-adds do.
 //
 // The micro-kernel reads op(a) where it lies, through a row and a column stride, and op(b) as rows
 // of gemmNR floats: straight from b when b is stored (K,Nc) as floats, otherwise from a panel
@@ -63,7 +63,7 @@ func (bk *cpuBackend[T]) Gemm(c, a, b backend.Tensor, transA, transB bool, m, n,
 		g.scaleC()
 		return
 	}
-	g.asm = useAsm[T]()
+	g.isa = isaFor[T]()
 	g.panelsM, g.panelsN = ceilDiv(m, gemmMR), ceilDiv(n, gemmNR)
 	workers := runtime.GOMAXPROCS(0)
 	if 2*m*n*k < gemmSerialFlops {
@@ -98,7 +98,7 @@ type gemmKernel[T Float] struct {
 	m, n, k     int
 	alpha, beta T
 	ars, aps    int // op(a)[i,p] = a[i·ars + p·aps]
-	asm         bool
+	isa         isa
 
 	panelsM, panelsN   int // micro-tiles down and across
 	rowTiles, colTiles int
@@ -132,7 +132,7 @@ func (g *gemmKernel[T]) tile(w, rt, ct int) {
 		case g.q != nil:
 			g.packNF4(panel, g.decoded[w], j0, cols)
 		case g.transB:
-			packTrans(g.asm, panel, g.b[j0*g.k:], g.k, g.k, cols)
+			packTrans(g.isa, panel, g.b[j0*g.k:], g.k, g.k, cols)
 		default:
 			b, bs = g.b[j0:], g.n
 		}
@@ -161,7 +161,7 @@ func (g *gemmKernel[T]) tile(w, rt, ct int) {
 				if g.m < gemmMR {
 					ai = 0
 				}
-				microTileAcc(g.asm, kc, a[ai+p0*aps:], ars, aps, b[p0*bs:], bs, g.c[i0*g.n+j0:], g.n, rowMask, cols,
+				microTileAcc(g.isa, kc, a[ai+p0*aps:], ars, aps, b[p0*bs:], bs, g.c[i0*g.n+j0:], g.n, rowMask, cols,
 					g.alpha, g.beta, sums[(ip-ip0)*gemmMR*gemmNR:], flags)
 			}
 		}
@@ -173,9 +173,9 @@ func (g *gemmKernel[T]) tile(w, rt, ct int) {
 //	c[r·ldc + j] = alpha·s (+ beta·c[r·ldc + j] when beta != 0),
 //	s = fma chain over p < kc of a[r·ars + p·aps]·b[p·bs + j], from zero.
 //
-// All MR rows of a must be readable. asm selects the assembly kernel (float32 on AVX-512).
-func microTile[T Float](asm bool, kc int, a []T, ars, aps int, b []T, bs int, c []T, ldc int, rowMask uint32, cols int, alpha, beta T) {
-	microTileAcc(asm, kc, a, ars, aps, b, bs, c, ldc, rowMask, cols, alpha, beta, nil, 0)
+// All MR rows of a must be readable. is selects the kernel (isaFor).
+func microTile[T Float](is isa, kc int, a []T, ars, aps int, b []T, bs int, c []T, ldc int, rowMask uint32, cols int, alpha, beta T) {
+	microTileAcc(is, kc, a, ars, aps, b, bs, c, ldc, rowMask, cols, alpha, beta, nil, 0)
 }
 
 // The flags of microTileAcc, for a chain over k cut in parts: accLoad continues the sums kept in
@@ -186,35 +186,59 @@ const (
 )
 
 // microTileAcc is microTile over one part of k.
-func microTileAcc[T Float](asm bool, kc int, a []T, ars, aps int, b []T, bs int, c []T, ldc int, rowMask uint32, cols int, alpha, beta T, acc []T, flags int) {
+func microTileAcc[T Float](is isa, kc int, a []T, ars, aps int, b []T, bs int, c []T, ldc int, rowMask uint32, cols int, alpha, beta T, acc []T, flags int) {
 	if flags != 0 {
 		acc = acc[:gemmMR*gemmNR]
 	}
-	if asm {
-		const size = 4
-		var accp *float32
-		if acc != nil {
-			accp = (*float32)(unsafe.Pointer(&acc[0]))
-		}
-		sgemm12x32AVX512(kc, (*float32)(unsafe.Pointer(&a[0])), uintptr(ars*size), uintptr(aps*size),
-			(*float32)(unsafe.Pointer(&b[0])), uintptr(bs*size), (*float32)(unsafe.Pointer(&c[0])), uintptr(ldc*size),
-			rowMask, uint32(1<<cols-1), *(*float32)(unsafe.Pointer(&alpha)), *(*float32)(unsafe.Pointer(&beta)), accp, flags)
+	if is == isaGo {
+		microKernel(kc, a, ars, aps, b, bs, c, ldc, rowMask, cols, alpha, beta, acc, flags)
 		return
 	}
-	microKernel(kc, a, ars, aps, b, bs, c, ldc, rowMask, cols, alpha, beta, acc, flags)
+	const size = 4
+	var accp *float32
+	if acc != nil {
+		accp = (*float32)(unsafe.Pointer(&acc[0]))
+	}
+	a32, b32, c32 := (*float32)(unsafe.Pointer(&a[0])), (*float32)(unsafe.Pointer(&b[0])), (*float32)(unsafe.Pointer(&c[0]))
+	colMask := uint32(1<<cols - 1)
+	alpha32, beta32 := *(*float32)(unsafe.Pointer(&alpha)), *(*float32)(unsafe.Pointer(&beta))
+	if is == isaAVX2 {
+		sgemm12x32AVX2(kc, a32, uintptr(ars*size), uintptr(aps*size), b32, uintptr(bs*size), c32, uintptr(ldc*size),
+			rowMask, colMask, alpha32, beta32, accp, flags)
+		return
+	}
+	sgemm12x32AVX512(kc, a32, uintptr(ars*size), uintptr(aps*size), b32, uintptr(bs*size), c32, uintptr(ldc*size),
+		rowMask, colMask, alpha32, beta32, accp, flags)
 }
 
-// useAsm reports whether T's Gemm and attention run the assembly kernels.
-func useAsm[T Float]() bool {
+// isa is the set of assembly kernels a Gemm or an attention runs.
+type isa uint8
+
+const (
+	isaGo     isa = iota // none: the Go kernels (float64, or a CPU without AVX2 and FMA)
+	isaAVX2              // the AVX2 micro-kernel; packing and NF4 decoding in Go
+	isaAVX512            // the AVX-512 micro-kernel, packTransAVX512 and nf4DecodeGroupsAVX512
+)
+
+// isaFor returns the kernels T's Gemm and attention run on this CPU: assembly for float32 only.
+func isaFor[T Float]() isa {
 	var zero T
-	return useAVX512 && unsafe.Sizeof(zero) == 4
+	switch {
+	case unsafe.Sizeof(zero) != 4:
+		return isaGo
+	case useAVX512:
+		return isaAVX512
+	case useAVX2:
+		return isaAVX2
+	}
+	return isaGo
 }
 
 // packTrans writes panel[p·NR + j] = src[j·srs + p] for p < kc and j < cols, zero for the other
 // columns: NR columns of a matrix stored transposed, packed as rows of NR.
-func packTrans[T Float](asm bool, panel, src []T, srs, kc, cols int) {
+func packTrans[T Float](is isa, panel, src []T, srs, kc, cols int) {
 	panel = panel[:kc*gemmNR]
-	if asm && uint64(srs)*4*gemmNR < 1<<31 {
+	if is == isaAVX512 && uint64(srs)*4*gemmNR < 1<<31 {
 		packTransAVX512((*float32)(unsafe.Pointer(&panel[0])), (*float32)(unsafe.Pointer(&src[0])), uintptr(srs*4), kc, uint32(1<<cols-1))
 		return
 	}

@@ -6,6 +6,10 @@ import "golang.org/x/sys/cpu"
 // x/sys/cpu checks), and VL and BW for the 128-bit forms of EVEX instructions they use.
 var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW
 
+// useAVX2 selects the AVX2 + FMA micro-kernel of the float32 Gemm where AVX-512 is missing (most
+// desktop x86 CPUs); the other kernels stay in Go there.
+var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
 // sgemm12x32AVX512 is the micro-kernel for float32 (gemm.go, microTile): for the rows r < 12 set in
 // rowMask and the columns j < 32 set in colMask,
 //
@@ -18,6 +22,14 @@ var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW
 //
 //go:noescape
 func sgemm12x32AVX512(kc int, a *float32, ars, aps uintptr, b *float32, bs uintptr, c *float32, ldc uintptr, rowMask, colMask uint32, alpha, beta float32, acc *float32, flags int)
+
+// sgemm12x32AVX2 is sgemm12x32AVX512 with AVX2 and FMA (gemm_avx2_amd64.s), the same bits in c.
+// It reads only the rows of a in the groups of three (0–2, 3–5, 6–8, 9–11) that hold a row of
+// rowMask, and with flags bit 1 stores the sums of those rows only: the sums of the rows and
+// columns outside the masks, which no caller reads, are not those of the AVX-512 kernel.
+//
+//go:noescape
+func sgemm12x32AVX2(kc int, a *float32, ars, aps uintptr, b *float32, bs uintptr, c *float32, ldc uintptr, rowMask, colMask uint32, alpha, beta float32, acc *float32, flags int)
 
 // nf4DecodeAVX512 writes dst[i] = table[code i] for i < 16·n16, the codes packed two to a byte,
 // the first in the high nibble.

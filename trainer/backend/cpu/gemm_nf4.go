@@ -18,7 +18,7 @@ func (g *gemmKernel[T]) packNF4(panel []T, dec []float32, j0, cols int) {
 	if g.transB { // each column of the panel is a run of K elements of the weight: decode, transpose
 		for j := range cols {
 			start := (j0 + j) * k
-			if g.asm && k%16 == 0 { // whole groups of 16 in one block each
+			if g.isa == isaAVX512 && k%16 == 0 { // whole groups of 16 in one block each
 				groupScales(scales[:k/16], g.q, start)
 				nf4DecodeGroupsAVX512(&dec[j*k], 0, &g.q.Packed[start/2], 0, 1, k/16, &scales[0], &nf4Values)
 				continue
@@ -26,7 +26,7 @@ func (g *gemmKernel[T]) packNF4(panel []T, dec []float32, j0, cols int) {
 			decodeNF4(dec[j*k:(j+1)*k], g.q, start)
 		}
 		if f32, ok := asFloat32(panel); ok {
-			packTrans(g.asm, f32, dec, k, k, cols)
+			packTrans(g.isa, f32, dec, k, k, cols)
 			return
 		}
 		if cols < gemmNR {
@@ -41,7 +41,7 @@ func (g *gemmKernel[T]) packNF4(panel []T, dec []float32, j0, cols int) {
 	}
 	// Each row of the panel is a run of cols elements of the weight.
 	f32, direct := asFloat32(panel)
-	if g.asm && n%16 == 0 { // cols is 16 or 32: whole groups of 16, one decoding call for the panel
+	if g.isa == isaAVX512 && n%16 == 0 { // cols is 16 or 32: whole groups of 16, one decoding call for the panel
 		groups := cols / 16
 		if groups < 2 {
 			clear(f32)

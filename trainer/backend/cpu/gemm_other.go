@@ -5,8 +5,15 @@ package cpu
 // useAVX512 is false off amd64: the Go kernels run.
 var useAVX512 = false
 
+// useAVX2 is false off amd64.
+var useAVX2 = false
+
 func sgemm12x32AVX512(kc int, a *float32, ars, aps uintptr, b *float32, bs uintptr, c *float32, ldc uintptr, rowMask, colMask uint32, alpha, beta float32, acc *float32, flags int) {
 	panic("cpu: no AVX-512 kernel on this architecture")
+}
+
+func sgemm12x32AVX2(kc int, a *float32, ars, aps uintptr, b *float32, bs uintptr, c *float32, ldc uintptr, rowMask, colMask uint32, alpha, beta float32, acc *float32, flags int) {
+	panic("cpu: no AVX2 kernel on this architecture")
 }
 
 func nf4DecodeAVX512(dst *float32, src *byte, n16 int, table *[16]float32) {
