@@ -309,7 +309,7 @@ func (b *Backend) MemoryInUse() int64 {
 }
 
 // Utilization is the GPU's busy percentage over NVML's last sample period, or -1 when NVML cannot
-// say. The step events have no field for it yet; the bench reports it.
+// say. The run's step events report it (trainer/run's gpuUtilization).
 func (b *Backend) Utilization() int { return b.Memory().Utilization }
 
 // ResetPeak starts measuring a new peak of the arena from its present use.

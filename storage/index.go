@@ -259,7 +259,8 @@ func (b *eventBatch) add(ev run.Event) {
 	switch ev.Type {
 	case run.EventStep:
 		b.points = append(b.points, Point{Step: ev.Step, Time: t, Epoch: ev.Epoch, Loss: optional(ev.Loss), LR: ev.LR,
-			GradNorm: optional(ev.GradNorm), Tokens: int64(ev.Tokens), TokensPerS: ev.TokensPerS, MemoryBytes: ev.MemoryBytes})
+			GradNorm: optional(ev.GradNorm), Tokens: int64(ev.Tokens), TokensPerS: ev.TokensPerS, MemoryBytes: ev.MemoryBytes,
+			GPUUtil: optionalPercent(ev.GPUUtil)})
 	case run.EventEval:
 		p := EvalPoint{Step: ev.Step, Time: t, Epoch: ev.Epoch, Loss: optional(ev.EvalLoss), Perplexity: ev.Perplexity, Best: ev.Best}
 		b.evals = append(b.evals, p)
@@ -319,4 +320,12 @@ func optional(v *float64) float64 {
 		return math.NaN()
 	}
 	return *v
+}
+
+// optionalPercent is a percentage's value, or NaN for nil.
+func optionalPercent(v *int) float64 {
+	if v == nil {
+		return math.NaN()
+	}
+	return float64(*v)
 }

@@ -20,6 +20,9 @@ type Point struct {
 	Tokens      int64 // target tokens counted in the step
 	TokensPerS  float64
 	MemoryBytes int64
+	// GPUUtil is the percent of NVML's last sample period the GPU was busy: NaN when unknown (on
+	// the CPU, and in points indexed before the events reported it).
+	GPUUtil float64
 }
 
 // EvalPoint is one evaluation's metrics.
@@ -53,14 +56,21 @@ var (
 	seriesTime  = []byte("t")
 )
 
+// A point's encoding is a version byte and its fields, little-endian. Version 2 appends the GPU's
+// utilisation to version 1's fields. Points are never rewritten: decodePoint reads both versions, a
+// version-1 point's utilisation unknown, so a library indexed by an older build keeps every point as
+// it is, with no migration, and a run indexed on both sides of the change mixes them.
 const (
-	pointVersion  = 1
-	pointSize     = 1 + 8*8
+	pointV1       = 1
+	pointV1Size   = 1 + 8*8
+	pointVersion  = 2
+	pointSize     = pointV1Size + 8
+	evalVersion   = 1
 	evalPointSize = 1 + 8*4 + 1
 	timeKeySize   = 8 + 1 + 8
 )
 
-// encodePoint writes p into b (pointSize bytes), little-endian after a version byte.
+// encodePoint writes p into b (pointSize bytes) in the latest version.
 func encodePoint(b []byte, p Point) {
 	b[0] = pointVersion
 	le := binary.LittleEndian
@@ -72,17 +82,23 @@ func encodePoint(b []byte, p Point) {
 	le.PutUint64(b[41:], uint64(p.Tokens))
 	le.PutUint64(b[49:], math.Float64bits(p.TokensPerS))
 	le.PutUint64(b[57:], uint64(p.MemoryBytes))
+	le.PutUint64(b[65:], math.Float64bits(p.GPUUtil))
 }
 
-// decodePoint reads a point stored under step.
+// decodePoint reads a point stored under step, of either version.
 func decodePoint(step uint64, b []byte) (Point, error) {
-	if len(b) != pointSize || b[0] != pointVersion {
+	v1 := len(b) == pointV1Size && b[0] == pointV1
+	if !v1 && (len(b) != pointSize || b[0] != pointVersion) {
 		return Point{}, fmt.Errorf("%w: metric point of step %d: %d bytes, version %d", ErrCorrupt, step, len(b), firstByte(b))
 	}
 	if step > math.MaxInt32 {
 		return Point{}, fmt.Errorf("%w: metric point of step %d", ErrCorrupt, step)
 	}
 	le := binary.LittleEndian
+	util := math.NaN()
+	if !v1 {
+		util = math.Float64frombits(le.Uint64(b[65:]))
+	}
 	return Point{
 		Step:        int(step),
 		Time:        time.UnixMilli(int64(le.Uint64(b[1:]))).UTC(),
@@ -93,11 +109,12 @@ func decodePoint(step uint64, b []byte) (Point, error) {
 		Tokens:      int64(le.Uint64(b[41:])),
 		TokensPerS:  math.Float64frombits(le.Uint64(b[49:])),
 		MemoryBytes: int64(le.Uint64(b[57:])),
+		GPUUtil:     util,
 	}, nil
 }
 
 func encodeEvalPoint(b []byte, p EvalPoint) {
-	b[0] = pointVersion
+	b[0] = evalVersion
 	le := binary.LittleEndian
 	le.PutUint64(b[1:], uint64(p.Time.UnixMilli()))
 	le.PutUint64(b[9:], math.Float64bits(p.Epoch))
@@ -110,7 +127,7 @@ func encodeEvalPoint(b []byte, p EvalPoint) {
 }
 
 func decodeEvalPoint(step uint64, b []byte) (EvalPoint, error) {
-	if len(b) != evalPointSize || b[0] != pointVersion || b[33] > 1 || step > math.MaxInt32 {
+	if len(b) != evalPointSize || b[0] != evalVersion || b[33] > 1 || step > math.MaxInt32 {
 		return EvalPoint{}, fmt.Errorf("%w: eval point of step %d: %d bytes, version %d", ErrCorrupt, step, len(b), firstByte(b))
 	}
 	le := binary.LittleEndian

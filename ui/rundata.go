@@ -19,14 +19,11 @@ type (
 		step             int
 		loss, lr, tokens float64 // tokens: tokens per second
 		memory           int64
+		util             float64 // the GPU's utilisation in percent
 	}
 	evalPoint struct {
 		step int
 		loss float64
-	}
-	utilPoint struct {
-		step    int
-		percent float64
 	}
 	// pacePoint is when a step ended, for the ETA.
 	pacePoint struct {
@@ -47,7 +44,6 @@ type runData struct {
 	rec     storage.Run // the library's record: name, status, reason, plan
 	steps   []stepPoint
 	evals   []evalPoint
-	util    []utilPoint // GPU utilisation read while the run was watched
 	samples []run.Event // the latest evaluation's generations
 	log     []string
 	pace    []pacePoint // this execution's recent steps
@@ -66,7 +62,8 @@ func (d *runData) load(points []storage.Point, evals []storage.EvalPoint, events
 		}
 	}
 	for _, p := range points {
-		d.addStep(stepPoint{step: p.Step, loss: p.Loss, lr: p.LR, tokens: p.TokensPerS, memory: p.MemoryBytes}, p.Time, !p.Time.Before(started))
+		d.addStep(stepPoint{step: p.Step, loss: p.Loss, lr: p.LR, tokens: p.TokensPerS, memory: p.MemoryBytes, util: p.GPUUtil},
+			p.Time, !p.Time.Before(started))
 	}
 	for _, p := range evals {
 		d.addEval(evalPoint{step: p.Step, loss: p.Loss})
@@ -80,8 +77,8 @@ func (d *runData) load(points []storage.Point, evals []storage.EvalPoint, events
 func (d *runData) add(ev run.Event) {
 	switch ev.Type {
 	case run.EventStep:
-		d.addStep(stepPoint{step: ev.Step, loss: orNaN(ev.Loss), lr: ev.LR, tokens: ev.TokensPerS, memory: ev.MemoryBytes},
-			eventTime(ev), true)
+		d.addStep(stepPoint{step: ev.Step, loss: orNaN(ev.Loss), lr: ev.LR, tokens: ev.TokensPerS, memory: ev.MemoryBytes,
+			util: percentOrNaN(ev.GPUUtil)}, eventTime(ev), true)
 	case run.EventEval:
 		d.addEval(evalPoint{step: ev.Step, loss: orNaN(ev.EvalLoss)})
 		d.addOther(ev)
@@ -95,7 +92,6 @@ func (d *runData) add(ev run.Event) {
 func (d *runData) addStep(p stepPoint, at time.Time, timed bool) {
 	if n := len(d.steps); n > 0 && p.step <= d.steps[n-1].step {
 		d.steps = cutFrom(d.steps, p.step, func(q stepPoint) int { return q.step })
-		d.util = cutFrom(d.util, p.step, func(q utilPoint) int { return q.step })
 	}
 	d.steps = append(d.steps, p)
 	if timed && !at.IsZero() {
@@ -164,19 +160,6 @@ func (d *runData) setRecord(r storage.Run) {
 	case !d.endedAt.IsZero() && d.endedAt.After(r.LastEvent):
 		d.rec.Status, d.rec.Reason = status, reason
 	}
-}
-
-// addUtilization records a GPU reading at the step the run is at.
-func (d *runData) addUtilization(percent int) {
-	if d.rec.Status != storage.StatusRunning || len(d.steps) == 0 || percent < 0 {
-		return
-	}
-	step := d.steps[len(d.steps)-1].step
-	if n := len(d.util); n > 0 && d.util[n-1].step == step {
-		d.util[n-1].percent = float64(percent)
-		return
-	}
-	d.util = append(d.util, utilPoint{step, float64(percent)})
 }
 
 // step is the last step done.
@@ -287,6 +270,13 @@ func orNaN(v *float64) float64 {
 	return *v
 }
 
+func percentOrNaN(v *int) float64 {
+	if v == nil {
+		return math.NaN()
+	}
+	return float64(*v)
+}
+
 // lineColors are the theme's colours of a run's lines, read on the UI goroutine.
 type lineColors struct{ loss, eval, lr, memory, plan, util color.Color }
 
@@ -315,14 +305,14 @@ func (d *runData) plots(c lineColors) (loss, memory plot) {
 		if p.memory > 0 {
 			memSteps, mem = append(memSteps, x), append(mem, float64(p.memory)/unit)
 		}
+		if !math.IsNaN(p.util) {
+			utilSteps, utils = append(utilSteps, x), append(utils, p.util)
+		}
 	}
 	for _, p := range d.evals {
 		if !math.IsNaN(p.loss) && !math.IsInf(p.loss, 0) {
 			evalSteps, evalLosses = append(evalSteps, float64(p.step)), append(evalLosses, p.loss)
 		}
-	}
-	for _, p := range d.util {
-		utilSteps, utils = append(utilSteps, float64(p.step)), append(utils, p.percent)
 	}
 	allSteps := make([]float64, len(d.steps))
 	for i, p := range d.steps {

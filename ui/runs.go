@@ -144,13 +144,6 @@ func (s *Runs) Event(id uint64, ev run.Event) {
 	}
 }
 
-// GPU takes a reading of the GPUs: the first one's utilisation is charted on the open run.
-func (s *Runs) GPU(r GPUReading) {
-	if s.view != nil && len(r.Devices) > 0 {
-		s.view.GPU(r.Devices[0].Utilization)
-	}
-}
-
 // Open shows the live view of run id: its charts, progress, log, samples and configuration.
 func (s *Runs) Open(id uint64) {
 	if id == 0 {

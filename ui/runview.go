@@ -180,12 +180,6 @@ func (v *RunView) SetRecord(r storage.Run) {
 	v.redraw.poke()
 }
 
-// GPU takes a reading of the GPU's utilisation (percent, negative when unknown), charted at
-// the step the run is at while it runs.
-func (v *RunView) GPU(percent int) {
-	v.data.addUtilization(percent)
-}
-
 // Redraw draws everything again now (after a theme change).
 func (v *RunView) Redraw() { v.refresh() }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	chart "github.com/wcharczuk/go-chart/v2"
+
 	"github.com/qlora-studio/qlora-studio/storage"
 	"github.com/qlora-studio/qlora-studio/trainer/run"
 	"github.com/qlora-studio/qlora-studio/ui"
@@ -43,6 +45,38 @@ func stepEvents(events []run.Event) []run.Event {
 	return out
 }
 
+// onGPU gives each step event after the first the GPU utilisation a CUDA run reports (40% plus
+// the step; the recordings come from the CPU backend, which reports none), leaving the first step's
+// unknown, as when NVML cannot say.
+func onGPU(events []run.Event) []run.Event {
+	out := slices.Clone(events)
+	for i, ev := range out {
+		if ev.Type == run.EventStep && ev.Step > 1 {
+			percent := 40 + ev.Step
+			out[i].GPUUtil = &percent
+		}
+	}
+	return out
+}
+
+// wantUtilisation checks a chart's GPU utilisation line: step and 40% plus the step for each step
+// from first to last, on the right-hand axis from 0 to 100%.
+func wantUtilisation(t *testing.T, c chart.Chart, first, last int) {
+	t.Helper()
+	util, ok := series(c, "GPU utilisation")
+	if !ok || len(util.XValues) != last-first+1 {
+		t.Fatalf("GPU utilisation %+v, want steps %d to %d", util, first, last)
+	}
+	for i, x := range util.XValues {
+		if step := first + i; x != float64(step) || util.YValues[i] != float64(40+step) {
+			t.Errorf("point %d is (%v, %v), want step %d at %d%%", i, x, util.YValues[i], step, 40+step)
+		}
+	}
+	if r := c.YAxis.Range; c.YAxis.Name != "GPU utilisation (%)" || r == nil || r.GetMin() != 0 || r.GetMax() != 100 {
+		t.Errorf("right-hand axis %q over %v, want GPU utilisation (%%) from 0 to 100", c.YAxis.Name, r)
+	}
+}
+
 func logHas(v *ui.RunView, text string) int {
 	n := 0
 	for _, line := range v.Log() {
@@ -55,9 +89,8 @@ func logHas(v *ui.RunView, text string) int {
 
 // TestRunView_RecordedRun ensures the run view fed a real run's event stream, half of it then the
 // rest, charts the losses and the learning rate by step and the memory against the planned peak,
-// with the GPU's utilisation read meanwhile, shows the step, tokens/s and the ETA at the recent
-// pace, logs the evaluations and checkpoints,
-// shows the latest evaluation's samples, hands Stop and Kill (after asking) on, and says how the
+// with the GPU's utilisation where the steps report it, shows the step, tokens/s and the ETA at the
+// recent pace, logs the evaluations and checkpoints, shows the latest evaluation's samples, hands Stop and Kill (after asking) on, and says how the
 // run ended.
 func TestRunView_RecordedRun(t *testing.T) {
 	w := newWindow(t)
@@ -92,12 +125,7 @@ func TestRunView_RecordedRun(t *testing.T) {
 		t.Errorf("%d memory readings, want 8", n)
 	}
 	if n := seriesLen(v.MemoryChart(), "GPU utilisation"); n != -1 {
-		t.Errorf("GPU utilisation charted (%d points) without a GPU reading", n)
-	}
-	v.GPU(57) // a reading of the GPU panel, at step 8
-	v.Redraw()
-	if util, ok := series(v.MemoryChart(), "GPU utilisation"); !ok || util.XValues[0] != 8 || util.YValues[0] != 57 || v.MemoryChart().YAxis.Name != "GPU utilisation (%)" {
-		t.Errorf("GPU utilisation %+v, want 57%% at step 8", util)
+		t.Errorf("GPU utilisation charted (%d points) from the CPU backend's steps", n)
 	}
 	if plan, ok := series(v.MemoryChart(), "planned peak"); !ok || plan.YValues[0] != 160 || v.MemoryChart().YAxisSecondary.Name != "memory (MiB)" {
 		t.Errorf("planned peak %+v on axis %q, want a line at 160 MiB", plan.YValues, v.MemoryChart().YAxis.Name)
@@ -123,9 +151,10 @@ func TestRunView_RecordedRun(t *testing.T) {
 		t.Errorf("stopped %v, killed %v", ctl.stopped, ctl.killed)
 	}
 
-	for _, ev := range events[len(half):] {
+	for _, ev := range onGPU(events[len(half):]) { // as if resumed on a GPU
 		v.Add(ev)
 	}
+	wantUtilisation(t, v.MemoryChart(), 9, 16)
 	if n, e := seriesLen(v.LossChart(), "training loss"), seriesLen(v.LossChart(), "evaluation loss"); n != 16 || e != 4 {
 		t.Errorf("%d training and %d evaluation losses, want 16 and 4", n, e)
 	}
@@ -191,16 +220,18 @@ func TestRunView_KilledRun(t *testing.T) {
 }
 
 // TestRunView_History ensures a run opened after it ended shows its charts, log, samples and
-// configuration from the library and its folder.
+// configuration from the library and its folder, the GPU's utilisation from the steps that
+// reported it.
 func TestRunView_History(t *testing.T) {
 	w := newWindow(t)
 	lib := newLibrary(t)
-	r := capitalsRun(t, lib, recorded(t, "events-finished.jsonl")...)
+	r := capitalsRun(t, lib, onGPU(recorded(t, "events-finished.jsonl"))...)
 	v := ui.NewRunView(r.ID, runStore(lib), newControl(lib), ui.Inline{}, w)
 	w.SetContent(v.Content())
 	if n, e := seriesLen(v.LossChart(), "training loss"), seriesLen(v.LossChart(), "evaluation loss"); n != 16 || e != 4 {
 		t.Errorf("%d training and %d evaluation losses, want 16 and 4", n, e)
 	}
+	wantUtilisation(t, v.MemoryChart(), 2, 16)
 	if v.ProgressText() != "Finished at step 16 of 16 after 2s" {
 		t.Errorf("progress %q", v.ProgressText())
 	}

@@ -118,12 +118,11 @@ func (m *Main) SetEngine(text string) { m.engine.SetText(text) }
 // EngineText is the engine's line of the status bar.
 func (m *Main) EngineText() string { return m.engine.Text }
 
-// UpdateGPU shows a GPU reading in the panel, the status bar and the chart of the run open. It
-// must run on the UI goroutine.
+// UpdateGPU shows a GPU reading in the panel, the status bar and the train screen. It must run
+// on the UI goroutine. (A run's chart has its utilisation from its step events.)
 func (m *Main) UpdateGPU(r GPUReading) {
 	m.GPU.Update(r)
 	m.Train.SetGPU(r)
-	m.Runs.GPU(r)
 	m.gpu.SetText(r.Summary())
 }
 

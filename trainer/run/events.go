@@ -43,6 +43,9 @@ type Event struct {
 	Tokens      int      `json:"tokens,omitempty"`    // counted target tokens in this step
 	TokensPerS  float64  `json:"tokens_per_s,omitempty"`
 	MemoryBytes int64    `json:"memory_bytes,omitempty"` // GPU memory in use, or the process's RSS on the CPU
+	// GPUUtil is the percent of NVML's last sample period the GPU was busy; nil (left out) when
+	// unknown, as on the CPU backend. A pointer, so that an idle GPU's 0 is kept.
+	GPUUtil *int `json:"gpu_util_percent,omitempty"`
 
 	// eval
 	EvalLoss   *float64 `json:"eval_loss,omitempty"`

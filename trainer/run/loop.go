@@ -122,7 +122,8 @@ func (s *session) trainStep() error {
 	s.state.Step++
 	elapsed := time.Since(began).Seconds()
 	s.emit(Event{Type: EventStep, Step: s.state.Step, Epoch: s.epoch(), Loss: Float(loss), LR: lr,
-		GradNorm: Float(norm), Tokens: counted, TokensPerS: float64(rows) / elapsed, MemoryBytes: memoryInUse(s.opt.Backend)})
+		GradNorm: Float(norm), Tokens: counted, TokensPerS: float64(rows) / elapsed, MemoryBytes: memoryInUse(s.opt.Backend),
+		GPUUtil: gpuUtilization(s.opt.Backend)})
 	return nil
 }
 

@@ -85,3 +85,16 @@ func memoryInUse(be backend.Backend) int64 {
 	pages, _ := strconv.ParseInt(fields[1], 10, 64)
 	return pages * int64(os.Getpagesize())
 }
+
+// gpuUtilization is the percent of NVML's last sample period the GPU was busy when the backend can
+// say (the CUDA backend's Utilization, -1 when NVML cannot), else nil: the step event leaves it out.
+func gpuUtilization(be backend.Backend) *int {
+	u, ok := be.(interface{ Utilization() int })
+	if !ok {
+		return nil
+	}
+	if percent := u.Utilization(); percent >= 0 {
+		return &percent
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -160,5 +161,47 @@ func TestTrain_OutOfMemoryFails(t *testing.T) {
 	events, _ := ReadEvents(filepath.Join(dir, EventsFile))
 	if last := events[len(events)-1]; last.Type != EventFailed || !strings.Contains(last.Reason, "out of GPU memory") {
 		t.Errorf("last event %+v", last)
+	}
+}
+
+// busyBackend reports a fixed GPU utilisation, as the CUDA backend reports NVML's (-1: unknown).
+type busyBackend struct {
+	backend.Backend
+	percent int
+}
+
+func (b busyBackend) Utilization() int { return b.percent }
+
+// TestTrain_GPUUtilization ensures each step event carries the backend's GPU utilisation, an idle
+// GPU's 0 included, and leaves it out where the backend cannot say (NVML unknown, the CPU).
+func TestTrain_GPUUtilization(t *testing.T) {
+	modelDir, data := tinyModelDir(t), capitalsData(t, 8)
+	for _, c := range []struct {
+		be   backend.Backend
+		want int // -1: left out
+	}{
+		{busyBackend{cpu.New[float32](), 0}, 0},
+		{busyBackend{cpu.New[float32](), 87}, 87},
+		{busyBackend{cpu.New[float32](), -1}, -1},
+		{cpu.New[float32](), -1},
+	} {
+		dir, _ := trainTiny(t, c.be, modelDir, data, "max_steps=2")
+		raw, err := os.ReadFile(filepath.Join(dir, EventsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(raw), `"gpu_util_percent":`); n != 2 && c.want >= 0 || n != 0 && c.want < 0 {
+			t.Errorf("%T reporting %d: gpu_util_percent in %d events, want the 2 steps' when known", c.be, c.want, n)
+		}
+		events, _ := ReadEvents(filepath.Join(dir, EventsFile))
+		for _, ev := range events {
+			got := -1
+			if ev.GPUUtil != nil {
+				got = *ev.GPUUtil
+			}
+			if ev.Type == EventStep && got != c.want {
+				t.Errorf("%T: step %d reports %d, want %d", c.be, ev.Step, got, c.want)
+			}
+		}
 	}
 }
