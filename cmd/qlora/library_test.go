@@ -194,6 +194,14 @@ func TestTrain_LibraryNames(t *testing.T) {
 	if show.Points != 8 || len(show.Metrics) != 8 || !strings.Contains(show.Config, "lora_r: 4") {
 		t.Errorf("show: %d points, %d metrics\n%s", show.Points, len(show.Metrics), show.Config)
 	}
+	for _, m := range show.Metrics {
+		if util, ok := m["gpu_util_percent"]; !ok || util != nil { // a CPU run: known to be unknown
+			t.Errorf("show: a CPU step's gpu_util_percent is %v (present %v), want null", util, ok)
+		}
+	}
+	if table := mustQlora(t, "runs", "show", r.Name, "--metrics", "--library", lib); !strings.Contains(table, "GPU BUSY") {
+		t.Errorf("show --metrics: no GPU BUSY column:\n%s", table)
+	}
 	out := mustQlora(t, "runs", "compare", runs[0].Name, runs[1].Name, "--library", lib)
 	if !strings.Contains(out, "loss at step 8") {
 		t.Errorf("compare:\n%s", out)

@@ -77,6 +77,7 @@ type pointJSON struct {
 	Tokens      int64     `json:"tokens"`
 	TokensPerS  float64   `json:"tokens_per_s"`
 	MemoryBytes int64     `json:"memory_bytes"`
+	GPUUtil     *float64  `json:"gpu_util_percent"` // null where unknown (the CPU, or runs before it was recorded)
 }
 
 type evalJSON struct {
@@ -85,6 +86,14 @@ type evalJSON struct {
 	Loss       *float64  `json:"eval_loss"`
 	Perplexity float64   `json:"perplexity"`
 	Best       bool      `json:"best"`
+}
+
+// percentText is a GPU utilisation for the metrics table, "-" where unknown.
+func percentText(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", v)
 }
 
 func finite(v float64) *float64 {
@@ -117,7 +126,7 @@ func runRunsShow(args []string, stdout, stderr io.Writer) error {
 	}
 	if *metrics {
 		for _, p := range points {
-			show.Metrics = append(show.Metrics, pointJSON{p.Step, p.Time, p.Epoch, finite(p.Loss), p.LR, finite(p.GradNorm), p.Tokens, p.TokensPerS, p.MemoryBytes})
+			show.Metrics = append(show.Metrics, pointJSON{p.Step, p.Time, p.Epoch, finite(p.Loss), p.LR, finite(p.GradNorm), p.Tokens, p.TokensPerS, p.MemoryBytes, finite(p.GPUUtil)})
 		}
 		for _, e := range evals {
 			show.EvalSet = append(show.EvalSet, evalJSON{e.Step, e.Time, finite(e.Loss), e.Perplexity, e.Best})
@@ -129,9 +138,10 @@ func runRunsShow(args []string, stdout, stderr io.Writer) error {
 	writeRun(stdout, show, points, evals)
 	if *metrics {
 		w := table(stdout)
-		fmt.Fprintln(w, "STEP\tTIME\tEPOCH\tLOSS\tLR\tGRAD NORM\tTOKENS/S\tMEMORY")
+		fmt.Fprintln(w, "STEP\tTIME\tEPOCH\tLOSS\tLR\tGRAD NORM\tTOKENS/S\tMEMORY\tGPU BUSY")
 		for _, p := range points {
-			fmt.Fprintf(w, "%d\t%s\t%.3f\t%.4f\t%.3g\t%.3f\t%.0f\t%s\n", p.Step, p.Time.Local().Format("15:04:05.000"), p.Epoch, p.Loss, p.LR, p.GradNorm, p.TokensPerS, sizeText(p.MemoryBytes))
+			fmt.Fprintf(w, "%d\t%s\t%.3f\t%.4f\t%.3g\t%.3f\t%.0f\t%s\t%s\n", p.Step, p.Time.Local().Format("15:04:05.000"), p.Epoch, p.Loss, p.LR,
+				p.GradNorm, p.TokensPerS, sizeText(p.MemoryBytes), percentText(p.GPUUtil))
 		}
 		w.Flush()
 		for _, e := range evals {
