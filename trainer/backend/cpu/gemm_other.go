@@ -24,6 +24,10 @@ func packTransAVX512(dst, src *float32, srs uintptr, kc int, colMask uint32) {
 	panic("cpu: no AVX-512 kernel on this architecture")
 }
 
+func packTrans8AVX2(dst, src *float32, srs uintptr, blocks int) {
+	panic("cpu: no AVX2 kernel on this architecture")
+}
+
 func expSumAVX512(dst, src *float32, n int, shift float32) float32 {
 	panic("cpu: no AVX-512 kernel on this architecture")
 }
