@@ -88,11 +88,12 @@ func softmaxAdd[T Float](d, x []T, mx, sum, scale T) {
 	if len(x) == 0 {
 		return
 	}
-	if x32, ok := asFloat32(x); ok && (useAVX512 || exactGo) {
+	is := isaFor[T]()
+	if x32, ok := asFloat32(x); ok && (is != isaGo || exactGo) {
 		d32, _ := asFloat32(d)
 		m, s, sc := float32(mx), float32(sum), float32(scale)
-		if useAVX512 {
-			softmaxAddAVX512(&d32[0], &x32[0], len(x32), m, s, sc)
+		if is != isaGo {
+			softmaxAddAsm(is, &d32[0], &x32[0], len(x32), m, s, sc)
 			return
 		}
 		for j, v := range x32 { // as the assembly: every product rounded on its own

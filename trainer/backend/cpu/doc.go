@@ -11,7 +11,8 @@
 // through the same micro-kernel (attention_blocked.go); the exponentials of the softmaxes and SiLU
 // are vectorised (exp.go). On amd64 CPUs with AVX-512 these are assembly (gemm_amd64.s,
 // exp_amd64.s, chosen at start-up with x/sys/cpu) in float32; on those with AVX2 and FMA but not
-// AVX-512 the micro-kernel is (gemm_avx2_amd64.s, the same bits), the rest Go. Elsewhere, and in
+// AVX-512 so are the micro-kernel, the exponentials and the packing of transposed panels
+// (gemm_avx2_amd64.s, exp_avx2_amd64.s: the same bits), NF4 decoding Go. Elsewhere, and in
 // float64, Go code runs: fast by default (multiply-adds as the compiler makes them, math.Exp), or,
 // under exactGo, the same operations with the same roundings as the assembly (fma32, exp32),
 // against which the tests check the assembly bit for bit. GODEBUG=cpu.avx512f=off (which x/sys/cpu

@@ -7,9 +7,10 @@ import (
 
 // The exponentials of the softmaxes (attention, cross-entropy) and of SiLU.
 //
-// In float32 they are computed as exp_amd64.s computes them with AVX-512; exp32 performs the same
-// operations with the same roundings in Go, which the tests use to check the assembly (exactGo).
-// Otherwise, and in float64, the reference, math.Exp.
+// In float32 they are computed as exp_amd64.s computes them with AVX-512 (and exp_avx2_amd64.s,
+// the same bits, with AVX2); exp32 performs the same operations with the same roundings in Go,
+// which the tests use to check the assembly (exactGo). Otherwise, and in float64, the reference,
+// math.Exp.
 
 // expSum writes e_i = exp(src[i] − shift) into dst (unless dst is nil; dst may be src) and returns
 // Σ e_i. With the assembly (or exactGo) the sum is taken in 16 lanes, element i in lane i mod 16,
@@ -26,12 +27,12 @@ func expSum[T Float](dst, src []T, shift T) T {
 		if dst != nil {
 			d32, _ = asFloat32(dst)
 		}
-		if useAVX512 {
+		if is := isaFor[T](); is != isaGo {
 			var dp *float32
 			if d32 != nil {
 				dp = &d32[0]
 			}
-			return T(expSumAVX512(dp, &s32[0], len(s32), *(*float32)(unsafe.Pointer(&shift))))
+			return T(expSumAsm(is, dp, &s32[0], len(s32), *(*float32)(unsafe.Pointer(&shift))))
 		}
 		if exactGo {
 			return T(expSum32(d32, s32, *(*float32)(unsafe.Pointer(&shift))))
@@ -48,7 +49,7 @@ func expSum[T Float](dst, src []T, shift T) T {
 	return sum
 }
 
-// expSum32 is expSumAVX512 in Go.
+// expSum32 is expSumAVX512 (and expSumAVX2) in Go.
 func expSum32(dst, src []float32, shift float32) float32 {
 	var lanes [16]float32
 	for i, x := range src {
@@ -77,7 +78,7 @@ const (
 
 var expPoly = [6]float32{1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1}
 
-// exp32 is the float32 exponential of exp_amd64.s, operation for operation.
+// exp32 is the float32 exponential of exp_amd64.s and exp_avx2_amd64.s, operation for operation.
 func exp32(x float32) float32 {
 	if x != x {
 		return x
@@ -98,8 +99,10 @@ func exp32(x float32) float32 {
 // maxOf returns the largest element of x, -Inf for none. Whether a NaN wins is not specified:
 // callers take exponentials of x − max next, which turn a NaN into a NaN sum either way.
 func maxOf[T Float](x []T) T {
-	if s32, ok := asFloat32(x); ok && useAVX512 && len(x) > 0 {
-		return T(maxAVX512(&s32[0], len(s32)))
+	if s32, ok := asFloat32(x); ok && len(x) > 0 {
+		if is := isaFor[T](); is != isaGo {
+			return T(maxAsm(is, &s32[0], len(s32)))
+		}
 	}
 	mx := T(math.Inf(-1))
 	for _, v := range x {

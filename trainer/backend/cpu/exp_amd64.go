@@ -25,3 +25,21 @@ func swigluBackAVX512(dgate, dup, dout, gate, up *float32, n int)
 //
 //go:noescape
 func softmaxAddAVX512(d, x *float32, n int, mx, sum, scale float32)
+
+// The AVX2 + FMA versions (exp_avx2_amd64.s), for CPUs without AVX-512: the same contracts and the
+// same bits as the AVX-512 kernels above.
+
+//go:noescape
+func expSumAVX2(dst, src *float32, n int, shift float32) float32
+
+//go:noescape
+func maxAVX2(src *float32, n int) float32
+
+//go:noescape
+func swigluAVX2(out, gate, up *float32, n int)
+
+//go:noescape
+func swigluBackAVX2(dgate, dup, dout, gate, up *float32, n int)
+
+//go:noescape
+func softmaxAddAVX2(d, x *float32, n int, mx, sum, scale float32)

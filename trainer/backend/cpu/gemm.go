@@ -216,7 +216,7 @@ type isa uint8
 
 const (
 	isaGo     isa = iota // none: the Go kernels (float64, or a CPU without AVX2 and FMA)
-	isaAVX2              // the AVX2 micro-kernel; packing and NF4 decoding in Go
+	isaAVX2              // the AVX2 micro-kernel and packTrans8AVX2; NF4 decoding in Go
 	isaAVX512            // the AVX-512 micro-kernel, packTransAVX512 and nf4DecodeGroupsAVX512
 )
 
@@ -245,10 +245,20 @@ func packTrans[T Float](is isa, panel, src []T, srs, kc, cols int) {
 	if cols < gemmNR {
 		clear(panel)
 	}
+	whole, done := 0, 0 // columns [0, whole) are packed in rows [0, done)
+	if is == isaAVX2 {
+		whole, done = cols/8*8, kc/8*8
+		for j := 0; j < whole && done > 0; j += 8 {
+			packTrans8AVX2((*float32)(unsafe.Pointer(&panel[j])), (*float32)(unsafe.Pointer(&src[j*srs])), uintptr(srs*4), kc/8)
+		}
+	}
 	for j := range cols {
-		row := src[j*srs : j*srs+kc]
-		for p, x := range row {
-			panel[p*gemmNR+j] = x
+		p0 := 0
+		if j < whole {
+			p0 = done
+		}
+		for p, x := range src[j*srs+p0 : j*srs+kc] {
+			panel[(p0+p)*gemmNR+j] = x
 		}
 	}
 }

@@ -6,8 +6,8 @@ import "golang.org/x/sys/cpu"
 // x/sys/cpu checks), and VL and BW for the 128-bit forms of EVEX instructions they use.
 var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW
 
-// useAVX2 selects the AVX2 + FMA micro-kernel of the float32 Gemm where AVX-512 is missing (most
-// desktop x86 CPUs); the other kernels stay in Go there.
+// useAVX2 selects the AVX2 + FMA kernels (the float32 Gemm's micro-kernel and packing, the
+// elementwise ones) where AVX-512 is missing (most desktop x86 CPUs); NF4 decoding stays in Go there.
 var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // sgemm12x32AVX512 is the micro-kernel for float32 (gemm.go, microTile): for the rows r < 12 set in
@@ -42,6 +42,12 @@ func nf4DecodeAVX512(dst *float32, src *byte, n16 int, table *[16]float32)
 //
 //go:noescape
 func packTransAVX512(dst, src *float32, srs uintptr, kc int, colMask uint32)
+
+// packTrans8AVX2 writes dst[p·32 + j] = src[j·srs/4 + p] for j < 8 and p < 8·blocks (srs in
+// bytes): 8 whole columns of a panel packTransAVX512 would write, 8 rows of it at a time.
+//
+//go:noescape
+func packTrans8AVX2(dst, src *float32, srs uintptr, blocks int)
 
 // nf4DecodeGroupsAVX512 decodes rows of groups of 16 NF4 codes: dst[r·dstStride + 16g + i] =
 // table[code i of group g of row r]·scales[r·groups + g], the codes of group g of row r the 8

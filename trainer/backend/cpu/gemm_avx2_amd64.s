@@ -269,3 +269,69 @@ next:
 done:
 	VZEROUPPER
 	RET
+
+// func packTrans8AVX2(dst, src *float32, srs uintptr, blocks int)
+//
+// dst[p·32 + j] = src[j·srs/4 + p] for j < 8 and p < 8·blocks: 8 columns of gemm.go's packed panel
+// from 8 source rows srs bytes apart, as 8×8 blocks transposed in registers (Y0–Y7 the rows of
+// the block, Y8–Y15 their pairs interleaved, then Y0–Y7 their quadruples).
+TEXT ·packTrans8AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ srs+16(FP), BX
+	MOVQ blocks+24(FP), CX
+	LEAQ (BX)(BX*2), R8 // 3·srs
+	LEAQ (SI)(BX*4), R9 // source row 4
+	TESTQ CX, CX
+	JZ p8done
+
+p8loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(BX*1), Y1
+	VMOVUPS (SI)(BX*2), Y2
+	VMOVUPS (SI)(R8*1), Y3
+	VMOVUPS (R9), Y4
+	VMOVUPS (R9)(BX*1), Y5
+	VMOVUPS (R9)(BX*2), Y6
+	VMOVUPS (R9)(R8*1), Y7
+	VUNPCKLPS Y1, Y0, Y8 // per 128-bit half: r0[0] r1[0] r0[1] r1[1]
+	VUNPCKHPS Y1, Y0, Y9 // r0[2] r1[2] r0[3] r1[3]
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0 // per half: r0..r3 at [0]
+	VSHUFPS $0xee, Y10, Y8, Y1 // at [1]
+	VSHUFPS $0x44, Y11, Y9, Y2 // at [2]
+	VSHUFPS $0xee, Y11, Y9, Y3 // at [3]
+	VSHUFPS $0x44, Y14, Y12, Y4 // r4..r7 at [0]
+	VSHUFPS $0xee, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xee, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8 // r0..r7 at [0]: the low halves
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12 // at [4]: the high halves
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, 128(DI)
+	VMOVUPS Y10, 256(DI)
+	VMOVUPS Y11, 384(DI)
+	VMOVUPS Y12, 512(DI)
+	VMOVUPS Y13, 640(DI)
+	VMOVUPS Y14, 768(DI)
+	VMOVUPS Y15, 896(DI)
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $1024, DI
+	DECQ CX
+	JNZ p8loop
+
+p8done:
+	VZEROUPPER
+	RET

@@ -138,8 +138,9 @@ func randomCall(r *rand.Rand) kernelCall {
 	return k
 }
 
-// withKernels runs f with the kernels of is (as far as this CPU has them: the AVX-512 ones also
-// switch exp, softmax and the NF4 decoders) and exactGo set as given, and restores them.
+// withKernels runs f with the kernels of is (as far as this CPU has them: the micro-kernel, the
+// packing, the elementwise kernels and, for AVX-512, the NF4 decoders) and exactGo set as given,
+// and restores them.
 func withKernels(t *testing.T, is isa, exact bool, f func()) {
 	t.Helper()
 	avx512, avx2, exactWas := useAVX512, useAVX2, exactGo
@@ -213,5 +214,26 @@ func BenchmarkMicroKernel(b *testing.B) {
 			}
 			b.ReportMetric(2*gemmMR*gemmNR*gemmKC*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+	}
+}
+
+// TestPackTrans_KernelsAgree ensures that packTrans fills the panel alike with each set of assembly
+// kernels (AVX2's 8×8 blocks with the rest in Go, AVX-512's gathers) and in Go: kc and cols on
+// either side of multiples of 8, rows of src longer than kc.
+func TestPackTrans_KernelsAgree(t *testing.T) {
+	if len(availableKernels()) == 0 {
+		t.Skip("no assembly kernels on this CPU")
+	}
+	r := rand.New(rand.NewPCG(24, 24))
+	for _, kc := range []int{1, 7, 8, 9, 16, 17, 63, 100, 256} {
+		for _, cols := range []int{1, 7, 8, 9, 15, 16, 24, 31, 32} {
+			srs := kc + r.IntN(3)
+			src := randSlice[float32](r, (cols-1)*srs+kc)
+			sameBitsEverywhere(t, fmt.Sprintf("kc=%d cols=%d srs=%d", kc, cols, srs), func() []float32 {
+				panel := randSlice[float32](rand.New(rand.NewPCG(1, 1)), kc*gemmNR+vecGuard)
+				packTrans(isaFor[float32](), panel, src, srs, kc, cols)
+				return panel
+			})
+		}
 	}
 }

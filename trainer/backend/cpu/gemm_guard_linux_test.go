@@ -87,3 +87,32 @@ func (g guarded) free(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestElementwiseKernels_StayInTheirElements ensures that the assembly elementwise kernels read
+// and write nothing past the n elements of their operands, whose tails they take under masks:
+// each operand ends against a page the process may not touch.
+func TestElementwiseKernels_StayInTheirElements(t *testing.T) {
+	kernels := availableKernels()
+	if len(kernels) == 0 {
+		t.Skip("no assembly kernels on this CPU")
+	}
+	r := rand.New(rand.NewPCG(35, 35))
+	for _, n := range vecLengths[1:] {
+		x := vecInputs(r, n, false)
+		var ops [5]guarded
+		for i := range ops {
+			ops[i] = newGuarded(t, x, 0, n, true)
+		}
+		p := func(i int) *float32 { return &ops[i].x[0] }
+		for is := range kernels {
+			expSumAsm(is, p(0), p(1), n, 1)
+			maxAsm(is, p(1), n)
+			softmaxAddAsm(is, p(0), p(1), n, 0, 1, 1)
+			swigluAsm(is, p(0), p(1), p(2), n)
+			swigluBackAsm(is, p(0), p(1), p(2), p(3), p(4), n)
+		}
+		for _, g := range ops {
+			g.free(t)
+		}
+	}
+}

@@ -24,6 +24,10 @@ func packTransAVX512(dst, src *float32, srs uintptr, kc int, colMask uint32) {
 	panic("cpu: no AVX-512 kernel on this architecture")
 }
 
+func packTrans8AVX2(dst, src *float32, srs uintptr, blocks int) {
+	panic("cpu: no AVX2 kernel on this architecture")
+}
+
 func expSumAVX512(dst, src *float32, n int, shift float32) float32 {
 	panic("cpu: no AVX-512 kernel on this architecture")
 }
@@ -46,4 +50,24 @@ func softmaxAddAVX512(d, x *float32, n int, mx, sum, scale float32) {
 
 func nf4DecodeGroupsAVX512(dst *float32, dstStride uintptr, src *byte, srcStride uintptr, rows, groups int, scales *float32, table *[16]float32) {
 	panic("cpu: no AVX-512 kernel on this architecture")
+}
+
+func expSumAVX2(dst, src *float32, n int, shift float32) float32 {
+	panic("cpu: no AVX2 kernel on this architecture")
+}
+
+func maxAVX2(src *float32, n int) float32 {
+	panic("cpu: no AVX2 kernel on this architecture")
+}
+
+func swigluAVX2(out, gate, up *float32, n int) {
+	panic("cpu: no AVX2 kernel on this architecture")
+}
+
+func swigluBackAVX2(dgate, dup, dout, gate, up *float32, n int) {
+	panic("cpu: no AVX2 kernel on this architecture")
+}
+
+func softmaxAddAVX2(d, x *float32, n int, mx, sum, scale float32) {
+	panic("cpu: no AVX2 kernel on this architecture")
 }

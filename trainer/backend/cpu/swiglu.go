@@ -45,8 +45,9 @@ type swigluKernel[T Float] struct {
 }
 
 func (k *swigluKernel[T]) run(_, lo, hi int) {
-	if _, ok := asFloat32(k.gate); ok && (useAVX512 || exactGo) {
-		k.run32(lo, hi)
+	is := isaFor[T]()
+	if _, ok := asFloat32(k.gate); ok && (is != isaGo || exactGo) {
+		k.run32(is, lo, hi)
 		return
 	}
 	if !k.backward {
@@ -63,8 +64,9 @@ func (k *swigluKernel[T]) run(_, lo, hi int) {
 	}
 }
 
-// run32 is run in float32: the AVX-512 kernels, or the same operations in Go (exp32, exactGo).
-func (k *swigluKernel[T]) run32(lo, hi int) {
+// run32 is run in float32: the assembly kernels of is, or with isaGo the same operations in Go
+// (exp32, exactGo).
+func (k *swigluKernel[T]) run32(is isa, lo, hi int) {
 	part := func(x []T) []float32 {
 		s, _ := asFloat32(x)
 		return s[lo:hi]
@@ -72,8 +74,8 @@ func (k *swigluKernel[T]) run32(lo, hi int) {
 	gate, up := part(k.gate), part(k.up)
 	if !k.backward {
 		out := part(k.out)
-		if useAVX512 {
-			swigluAVX512(&out[0], &gate[0], &up[0], len(out))
+		if is != isaGo {
+			swigluAsm(is, &out[0], &gate[0], &up[0], len(out))
 			return
 		}
 		for i, g := range gate {
@@ -82,8 +84,8 @@ func (k *swigluKernel[T]) run32(lo, hi int) {
 		return
 	}
 	dgate, dup, dout := part(k.dgate), part(k.dup), part(k.dout)
-	if useAVX512 {
-		swigluBackAVX512(&dgate[0], &dup[0], &dout[0], &gate[0], &up[0], len(gate))
+	if is != isaGo {
+		swigluBackAsm(is, &dgate[0], &dup[0], &dout[0], &gate[0], &up[0], len(gate))
 		return
 	}
 	for i, g := range gate { // the conversions keep every product rounded on its own (no fusing)
