@@ -30,10 +30,15 @@ func (m *Model) lossChunks(n int, f func(r0, rows int)) {
 
 // chunkLogits computes the logits of rows [r0, r0+rows) into the chunk buffer and returns it.
 func (m *Model) chunkLogits(a *activations, r0, rows int) backend.Tensor {
-	c, be := m.Config, m.be
-	logits := be.View(a.logits, 0, rows*c.VocabSize)
-	be.Gemm(logits, be.View(a.xnF, r0*c.HiddenSize, rows*c.HiddenSize), m.lmHead, false, true, rows, c.VocabSize, c.HiddenSize, 1, 0)
+	logits := m.be.View(a.logits, 0, rows*m.Config.VocabSize)
+	m.logitsInto(logits, a, r0, rows)
 	return logits
+}
+
+// logitsInto writes the logits of rows [r0, r0+rows) of the last forward pass into dst.
+func (m *Model) logitsInto(dst backend.Tensor, a *activations, r0, rows int) {
+	c, be := m.Config, m.be
+	be.Gemm(dst, be.View(a.xnF, r0*c.HiddenSize, rows*c.HiddenSize), m.lmHead, false, true, rows, c.VocabSize, c.HiddenSize, 1, 0)
 }
 
 // lossForward writes every row's loss into a.losses.
@@ -68,7 +73,7 @@ func (m *Model) Logits() []float64 {
 	c, a := m.Config, m.acts
 	n := a.batch.B * a.batch.T
 	logits := m.be.New(n * c.VocabSize)
-	m.be.Gemm(logits, m.be.View(a.xnF, 0, n*c.HiddenSize), m.lmHead, false, true, n, c.VocabSize, c.HiddenSize, 1, 0)
+	m.logitsInto(logits, a, 0, n)
 	out := make([]float64, n*c.VocabSize)
 	m.be.Download(out, logits)
 	return out
