@@ -10,9 +10,9 @@ import (
 
 // Gemm computes c (M,Nc) = alpha·op(a)·op(b) + beta·c, row-major, through cublasGemmEx with fp32
 // accumulation. Operands of one storage type go to cuBLAS as they are (bf16·bf16 into a bf16 or
-// fp32 c, or fp32 throughout); an fp32 operand beside a bf16 one (a LoRA matrix beside
-// activations) is cast to a bf16 copy first, as PyTorch's autocast would. With beta 0, c is not
-// read. K == 0 scales c by beta.
+// fp32 c, or fp32 throughout); an fp32 operand beside a bf16 one is cast to a bf16 copy first, as
+// PyTorch's autocast would (the model casts its LoRA matrices a layer at a time beforehand, so
+// training takes this path rarely). With beta 0, c is not read. K == 0 scales c by beta.
 //
 // With QLORA_CUDA_NF4_GEMM=fused, a b that Dequantize left pending goes to nf4_gemm instead
 // (nf4_gemm.go).

@@ -117,6 +117,27 @@ func TestStep_FusedNF4MatchesCPU(t *testing.T) {
 	checkStep(t, got, ref)
 }
 
+// TestStep_CastsAdaptersOncePerLayer ensures the fp32 adapters reach the bf16 products with one
+// cast a layer and pass (model.layer.loadAdapters), not one per product: in a checkpointed step of
+// two layers, three passes (forward, recomputation, backward) make 6 casts, where casting each
+// product's operand made 84.
+func TestStep_CastsAdaptersOncePerLayer(t *testing.T) {
+	dir := t.TempDir()
+	if err := tinymodel.Write(dir, tinyShape, 5); err != nil {
+		t.Fatal(err)
+	}
+	be := cuda.New().(*cuda.Backend)
+	be.StartProfile()
+	tinyStep(t, be, dir)
+	calls := map[string]int{}
+	for _, k := range be.StopProfile() {
+		calls[k.Name] = k.Calls
+	}
+	if calls["cast"] != 6 {
+		t.Errorf("a step made %d casts, want 6: 2 layers × 3 passes", calls["cast"])
+	}
+}
+
 // TestPlan_MatchesAllocations ensures that what the CUDA backend allocates for the base, the
 // adapters, their gradients, the optimizer states and the activations is, to the byte, what the
 // planner says for Backend "cuda".

@@ -62,6 +62,8 @@ type Backend interface {
 	Upload(dst Tensor, src []float64)
 	Download(dst []float64, src Tensor)
 	Zero(t Tensor)
+	// Copy copies src into dst. Their precisions may differ (a NewFP32 tensor into a New one):
+	// each value then rounds to dst's precision as Upload would round it.
 	Copy(dst, src Tensor)
 
 	// Dequantize writes the NF4 weight w as floats into out (out, in).

@@ -90,21 +90,24 @@ func carveLayer(la *layerActs, c *carver, cfg *Config, s ActivationShape, n int)
 }
 
 // carveScratch sizes the linear layers' scratch: room for the largest dequantized weight, for
-// dropout of the widest adapted input, and for the LoRA bottleneck gradient.
+// dropout of the widest adapted input, for the LoRA bottleneck gradient, and for one layer's
+// adapters.
 func carveScratch(sc *scratch, c *carver, cfg *Config, s ActivationShape, n int) {
-	maxWeight, maxIn, r := 0, 0, 0
+	maxWeight, maxIn, r, layerAdapters := 0, 0, 0, 0
 	for p, proj := range cfg.ProjectionShapes() {
 		if s.Quantized {
 			maxWeight = max(maxWeight, proj.Shape[0]*proj.Shape[1])
 		}
 		if s.Ranks[p] > 0 {
 			r = max(r, s.Ranks[p])
+			layerAdapters += s.Ranks[p] * (proj.Shape[0] + proj.Shape[1])
 			if s.Dropout {
 				maxIn = max(maxIn, proj.Shape[1])
 			}
 		}
 	}
 	sc.weight, sc.dropped, sc.dh = c.take(maxWeight), c.take(n*maxIn), c.take(n*r)
+	sc.adapters = c.take(layerAdapters)
 }
 
 // carver hands out consecutive views of two arenas, one at activation precision and one in

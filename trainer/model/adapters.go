@@ -40,7 +40,13 @@ func (m *Model) addAdapters() error {
 	}
 	m.params, m.grads = m.be.NewFP32(size), m.be.NewFP32(size)
 	for _, s := range slots {
-		a := &adapter{r: cfg.R, scaling: cfg.Scaling(), dropout: cfg.LoraDropout, module: s.module, offA: s.offA, offB: s.offB}
+		layer := &m.layers[s.module/NumProjections]
+		if layer.adapters.n == 0 {
+			layer.adapters.off = s.offA
+		}
+		layer.adapters.n = s.offB + s.l.out*cfg.R - layer.adapters.off
+		a := &adapter{r: cfg.R, scaling: cfg.Scaling(), dropout: cfg.LoraDropout, module: s.module, offA: s.offA, offB: s.offB,
+			inLayer: s.offA - layer.adapters.off}
 		a.a, a.da = m.be.View(m.params, s.offA, cfg.R*s.l.in), m.be.View(m.grads, s.offA, cfg.R*s.l.in)
 		a.b, a.db = m.be.View(m.params, s.offB, s.l.out*cfg.R), m.be.View(m.grads, s.offB, s.l.out*cfg.R)
 		s.l.lora = a

@@ -91,6 +91,7 @@ func (d *decoder) step(ids []int32, past int) []float64 {
 	kv := c.KVDim()
 	for l := range m.layers {
 		ly := &m.layers[l]
+		ly.loadAdapters(p, m.params)
 		be.RMSNorm(la.xn1, la.rstd1, x, ly.inputNorm, n, c.HiddenSize, c.RMSNormEps)
 		ly.proj[projQ].forward(p, la.q, la.h[projQ], la.xn1)
 		ly.proj[projK].forward(p, la.k, la.h[projK], la.xn1)

@@ -19,6 +19,21 @@ type layer struct {
 	dInputNorm, dPostNorm backend.Tensor // their gradients in full-parameter training, else nil
 	proj                  [NumProjections]linear
 	window                int
+	adapters              span // this layer's adapters in the parameter arena, all consecutive
+}
+
+// span is a range of a flat arena.
+type span struct{ off, n int }
+
+// loadAdapters copies this layer's adapters from the fp32 parameter arena into scratch at
+// activation precision, in one op, for the products that use them (linear.factors). On a GPU
+// that is one cast a layer, where every product would otherwise cast its fp32 operand itself
+// (42 launches a layer in a checkpointed step). Each pass copies again: the optimizer may have
+// changed the parameters since.
+func (l *layer) loadAdapters(p *pass, params backend.Tensor) {
+	if l.adapters.n > 0 {
+		p.be.Copy(p.be.View(p.s.adapters, 0, l.adapters.n), p.be.View(params, l.adapters.off, l.adapters.n))
+	}
 }
 
 // layerActs is what one layer's backward pass needs from its forward pass. With gradient
@@ -52,6 +67,7 @@ type batchShape struct {
 //	out = x2 + down_proj(silu(gate_proj(n2)) · up_proj(n2)),                      n2 = post_attention_layernorm(x2)
 func (l *layer) forward(p *pass, m *Model, bs *batchShape, out, x backend.Tensor, a *layerActs, tmp backend.Tensor) {
 	be, n, c := p.be, p.n, m.Config
+	l.loadAdapters(p, m.params)
 	be.RMSNorm(a.xn1, a.rstd1, x, l.inputNorm, n, c.HiddenSize, c.RMSNormEps)
 	l.proj[projQ].forward(p, a.q, a.h[projQ], a.xn1)
 	l.proj[projK].forward(p, a.k, a.h[projK], a.xn1)
@@ -75,6 +91,7 @@ func (l *layer) forward(p *pass, m *Model, bs *batchShape, out, x backend.Tensor
 // full-parameter training, every weight's).
 func (l *layer) backward(p *pass, m *Model, bs *batchShape, dres, x backend.Tensor, a *layerActs, g *layerGrads) {
 	be, n, c := p.be, p.n, m.Config
+	l.loadAdapters(p, m.params)
 	// MLP branch: out = x2 + down(act).
 	be.Zero(g.dact)
 	l.proj[projDown].backward(p, g.dact, dres, a.act, a.h[projDown])

@@ -32,6 +32,13 @@ type adapter struct {
 	offB    int
 	a, b    backend.Tensor // A (r,in), B (out,r)
 	da, db  backend.Tensor // their gradients
+	inLayer int            // where A starts within its layer's adapters (layer.loadAdapters)
+}
+
+// factors returns A and B at activation precision: views of the copy layer.loadAdapters made.
+func (l *linear) factors(p *pass) (a, b backend.Tensor) {
+	ad := l.lora
+	return p.be.View(p.s.adapters, ad.inLayer, ad.r*l.in), p.be.View(p.s.adapters, ad.inLayer+ad.offB-ad.offA, l.out*ad.r)
 }
 
 // pass is what every op of one forward or backward pass shares: the backend, the scratch memory,
@@ -47,9 +54,10 @@ type pass struct {
 
 // scratch is reusable working memory for the linear layers.
 type scratch struct {
-	weight  backend.Tensor // a dequantized NF4 weight: (out,in) of the largest projection
-	dropped backend.Tensor // dropout(x): (N,in) of the widest input
-	dh      backend.Tensor // the gradient at the LoRA bottleneck: (N,r)
+	weight   backend.Tensor // a dequantized NF4 weight: (out,in) of the largest projection
+	dropped  backend.Tensor // dropout(x): (N,in) of the widest input
+	dh       backend.Tensor // the gradient at the LoRA bottleneck: (N,r)
+	adapters backend.Tensor // one layer's adapters at activation precision (layer.loadAdapters)
 }
 
 // weight returns the base weight as a dense (out,in) tensor, dequantizing NF4 into scratch.
@@ -84,8 +92,9 @@ func (l *linear) forward(p *pass, y, h, x backend.Tensor) {
 		be.AddBias(y, l.bias, n, l.out)
 	}
 	if a := l.lora; a != nil {
-		be.Gemm(h, l.dropped(p, x), a.a, false, true, n, a.r, l.in, 1, 0)
-		be.Gemm(y, h, a.b, false, true, n, l.out, a.r, a.scaling, 1)
+		fa, fb := l.factors(p)
+		be.Gemm(h, l.dropped(p, x), fa, false, true, n, a.r, l.in, 1, 0)
+		be.Gemm(y, h, fb, false, true, n, l.out, a.r, a.scaling, 1)
 	}
 }
 
@@ -106,14 +115,15 @@ func (l *linear) backward(p *pass, dx, dy, x, h backend.Tensor) {
 		return
 	}
 	dh := be.View(p.s.dh, 0, n*a.r)
+	fa, fb := l.factors(p)
 	be.Gemm(a.db, dy, h, true, false, l.out, a.r, n, a.scaling, 1)      // dB += s·dyᵀ·h
-	be.Gemm(dh, dy, a.b, false, false, n, a.r, l.out, a.scaling, 0)     // dh = s·dy·B
+	be.Gemm(dh, dy, fb, false, false, n, a.r, l.out, a.scaling, 0)      // dh = s·dy·B
 	be.Gemm(a.da, dh, l.dropped(p, x), true, false, a.r, l.in, n, 1, 1) // dA += dhᵀ·dropout(x)
 	if a.dropout == 0 || !p.train {
-		be.Gemm(dx, dh, a.a, false, false, n, l.in, a.r, 1, 1) // dx += dh·A
+		be.Gemm(dx, dh, fa, false, false, n, l.in, a.r, 1, 1) // dx += dh·A
 		return
 	}
 	dxd := be.View(p.s.dropped, 0, n*l.in) // dropout(x) is used up: its room takes d(dropout(x))
-	be.Gemm(dxd, dh, a.a, false, false, n, l.in, a.r, 1, 0)
+	be.Gemm(dxd, dh, fa, false, false, n, l.in, a.r, 1, 0)
 	be.DropoutBackward(dx, dxd, a.dropout, p.seed, l.stream(p), n*l.in)
 }

@@ -98,6 +98,20 @@ func testCopy(p *pair) {
 	p.got.Download(got, dst)
 	want := slices.Concat(x[30:40], x[10:])
 	p.checkExact("Copy between views", got, want)
+
+	// Into activation precision: values that bf16 cannot hold round as Upload rounds them.
+	fine := make([]float64, 50)
+	for i := range fine {
+		fine[i] = float64(float32(1 + float64(i)/3 + float64(i)*1e-4))
+	}
+	wide, narrow, direct := p.got.NewFP32(len(fine)), p.got.New(len(fine)), p.got.New(len(fine))
+	p.got.Upload(wide, fine)
+	p.got.Copy(narrow, wide)
+	p.got.Upload(direct, fine)
+	got, want = make([]float64, len(fine)), make([]float64, len(fine))
+	p.got.Download(got, narrow)
+	p.got.Download(want, direct)
+	p.checkExact("Copy from NewFP32 into New", got, want)
 }
 
 // testLoad: F32, F16 and BF16 checkpoint tensors decode exactly; other dtypes are errors naming
