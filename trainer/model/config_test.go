@@ -324,7 +324,7 @@ func TestParseConfig_Refusals(t *testing.T) {
 		{"zero hidden", "llama-2-7b", map[string]any{"hidden_size": 0}, "hidden_size", "must be positive"},
 		{"negative vocab", "llama-2-7b", map[string]any{"vocab_size": -5}, "vocab_size", "must be positive"},
 		{"zero layers", "llama-2-7b", map[string]any{"num_hidden_layers": 0}, "num_hidden_layers", "must be positive"},
-		{"huge intermediate", "llama-2-7b", map[string]any{"intermediate_size": 1 << 40}, "intermediate_size", "larger than"},
+		{"huge intermediate", "llama-2-7b", map[string]any{"intermediate_size": int64(1 << 40)}, "intermediate_size", "larger than"},
 		{"size as string", "llama-2-7b", map[string]any{"intermediate_size": "11008"}, "intermediate_size", "must be an integer"},
 		{"size as float", "llama-2-7b", map[string]any{"hidden_size": 4096.5}, "hidden_size", "must be an integer"},
 		{"null size", "llama-2-7b", map[string]any{"hidden_size": null}, "hidden_size", "must be an integer"},

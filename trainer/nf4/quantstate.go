@@ -24,9 +24,9 @@ type quantState struct {
 
 func (s *quantState) nested() bool { return s.NestedBlocksize != nil }
 
-// maxElements bounds the shape a quant_state may claim (about 70e12), so that
-// a corrupt file cannot overflow the element count.
-const maxElements = 1 << 46
+// maxElements bounds the shape a quant_state may claim (about 70e12, or what an int holds on a
+// 32-bit machine), so that a corrupt file cannot overflow the element count.
+const maxElements = min(1<<46, math.MaxInt)
 
 // readQuantState reads and checks the quant_state tensor.
 func readQuantState(src TensorReader, name string) (*quantState, error) {
