@@ -7,24 +7,20 @@ import (
 	"testing"
 
 	"github.com/qlora-studio/qlora-studio/cuda"
-	"github.com/qlora-studio/qlora-studio/internal/tinymodel"
 )
 
 // TestProfile_TimesEveryLaunch ensures a profiled training step computes the same bits as a plain
 // one, and that the profile names the step's kernels and GEMMs, each with its calls and a time,
 // the longest first; a profile once stopped records nothing more.
 func TestProfile_TimesEveryLaunch(t *testing.T) {
-	dir := t.TempDir()
-	if err := tinymodel.Write(dir, tinyShape, 5); err != nil {
-		t.Fatal(err)
-	}
+	dir := tinyModel(t)
 	be := cuda.New().(*cuda.Backend)
-	plain := tinyStep(t, be, dir)
+	plain := tinyStep(t, be, dir, nil)
 	be.StartProfile()
-	profiled := tinyStep(t, be, dir)
+	profiled := tinyStep(t, be, dir, nil)
 	kernels := be.StopProfile()
-	if profiled.loss != plain.loss || profiled.norm != plain.norm {
-		t.Errorf("profiled step: loss %v, norm %v; plain %v, %v", profiled.loss, profiled.norm, plain.loss, plain.norm)
+	if profiled.Loss != plain.Loss || profiled.GradNorm != plain.GradNorm {
+		t.Errorf("profiled step: loss %v, norm %v; plain %v, %v", profiled.Loss, profiled.GradNorm, plain.Loss, plain.GradNorm)
 	}
 	seen := map[string]bool{}
 	total := 0.0
@@ -47,7 +43,7 @@ func TestProfile_TimesEveryLaunch(t *testing.T) {
 	if total <= 0 {
 		t.Errorf("the profile's kernels took %v s in all", total)
 	}
-	tinyStep(t, be, dir)
+	tinyStep(t, be, dir, nil)
 	if again := be.StopProfile(); len(again) != 0 {
 		t.Errorf("a stopped profile recorded %d kernels more", len(again))
 	}

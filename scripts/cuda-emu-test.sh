@@ -9,4 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
 sha=$(cat cuda/kernels/*.cu cuda/kernels/*.cuh | sha1sum | cut -c1-12)
-CGO_CXXFLAGS="-O2 -g -DQLORA_KERNELS_SHA=k$sha" go test -count=1 -tags cudaemu "$@" ./cuda/...
+export CGO_CXXFLAGS="-O2 -g -DQLORA_KERNELS_SHA=k$sha"
+go test -count=1 -tags cudaemu "$@" ./cuda/...
+if [ $# -eq 0 ]; then
+	# The command line on the emulated GPU: the parity check before a GPU run (cmd/qlora).
+	go test -count=1 -tags cudaemu -run CUDAEmu ./cmd/qlora
+fi

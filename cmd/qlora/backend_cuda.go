@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"strings"
 
 	"github.com/qlora-studio/qlora-studio/cuda"
 	"github.com/qlora-studio/qlora-studio/trainer/backend"
@@ -27,6 +29,9 @@ func chooseBackend(name string) (backend.Backend, error) {
 	case "cpu":
 		return cpu.New[float32](), nil
 	case "auto", "cuda":
+		if err := preflight(); err != nil {
+			return nil, fmt.Errorf("--backend %s: %w", name, err)
+		}
 		b, err := cuda.Open(cuda.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("--backend %s: %w", name, err)
@@ -38,6 +43,32 @@ func chooseBackend(name string) (backend.Backend, error) {
 }
 
 func buildKind() string { return "qlora-cuda (CUDA backend)" }
+
+// gpuForCheck is the GPU `qlora gpu --check` runs on.
+func gpuForCheck() (backend.Backend, error) { return cuda.Open(cuda.Options{}) }
+
+// preflight runs `qlora-cuda gpu --check` (gpucheck.go) before this process touches the GPU, and
+// fails when the GPU does not compute the CPU's training step. It runs as a child process so that
+// the check's memory is gone before a run sizes the arena from its plan (cuda.ReservePlan comes
+// before the first tensor).
+func preflight() error {
+	if os.Getenv(skipGPUCheck) == "1" {
+		fmt.Fprintf(os.Stderr, "qlora-cuda: GPU parity check skipped (%s=1)\n", skipGPUCheck)
+		return nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this executable to run the GPU parity check: %w", err)
+	}
+	out, err := exec.Command(self, "gpu", "--check").CombinedOutput()
+	report := strings.TrimSpace(string(out))
+	if err != nil {
+		return fmt.Errorf("the GPU parity check (qlora gpu --check) did not pass (%v):\n%s\n"+
+			"Train on the CPU (--backend cpu), or set %s=1 to use the GPU without the check", err, report, skipGPUCheck)
+	}
+	fmt.Fprintf(os.Stderr, "qlora-cuda: %s\n", report)
+	return nil
+}
 
 // The backend cannot return an error from New or from the activations a first Forward allocates,
 // so an allocation that does not fit panics with a *cuda.OutOfMemoryError. The commands that train

@@ -68,6 +68,15 @@ func chooseBackend(name string) (backend.Backend, error) {
 	return nil, fmt.Errorf("--backend %s: starting %s: %w", name, target, err)
 }
 
+// gpuForCheck hands `qlora gpu --check` over to qlora-cuda where there is a GPU (chooseBackend
+// does not return then), and otherwise says why there is nothing to check.
+func gpuForCheck() (backend.Backend, error) {
+	if ok, why := gpuPresent(); !ok {
+		return nil, fmt.Errorf("no GPU to check: %v", why)
+	}
+	return chooseBackend("cuda")
+}
+
 // buildKind names this build for `qlora gpu`.
 func buildKind() string {
 	self, err := os.Executable()

@@ -102,3 +102,12 @@ func TestChooseBackend_HandsOver(t *testing.T) {
 		t.Errorf("chooseBackend(cuda) after a handover: %v, want a refusal to loop", err)
 	}
 }
+
+// TestGPUCheck_NoGPU ensures `qlora gpu --check` without a GPU says there is none to check.
+func TestGPUCheck_NoGPU(t *testing.T) {
+	stubHandover(t, false)
+	var stdout, stderr strings.Builder
+	if err := runGPU([]string{"--check"}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "no GPU to check") {
+		t.Errorf("gpu --check without a GPU: %v", err)
+	}
+}

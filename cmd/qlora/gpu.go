@@ -9,7 +9,7 @@ import (
 )
 
 // `qlora gpu` works in every build: NVML (cuda/gpuinfo) is loaded at run time, so a machine
-// without an NVIDIA driver gets a sentence, not a crash. (qlora-cuda itself cannot start without a
+// without an NVIDIA driver gets a sentence, not a crash. `qlora gpu --check` is in gpucheck.go. (qlora-cuda itself cannot start without a
 // working GPU: gorgonia.org/cu exits it first.)
 
 func init() {
@@ -26,10 +26,14 @@ type gpuReport struct {
 
 // runGPU prints the GPUs; without a driver or a GPU it says so and exits 1, as nvidia-smi does.
 func runGPU(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("gpu", "[--json]", stderr)
+	fs := newFlags("gpu", "[--check] [--json]", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
+	check := fs.Bool("check", false, "train one step of a tiny model on the GPU and on the CPU, and compare (gpucheck.go)")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
+	}
+	if *check {
+		return runGPUCheck(*asJSON, stdout)
 	}
 	r, err := gpuinfo.Query()
 	if err == nil && len(r.Devices) == 0 {

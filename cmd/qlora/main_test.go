@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	qloraBin = filepath.Join(dir, "qlora")
-	if out, err := exec.Command("go", "build", "-o", qloraBin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", testTags, "-o", qloraBin, ".").CombinedOutput(); err != nil {
 		panic("building qlora: " + err.Error() + "\n" + string(out))
 	}
 	code := m.Run()

@@ -53,6 +53,9 @@ done
 note "== environment"
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,temperature.gpu,power.draw --format=csv 2>&1 | tee -a "$out/environment.log"
 "$bin/qlora-cuda" gpu 2>&1 | tee -a "$out/environment.log"
+# The parity check every GPU run starts with; the bench skips it after this (QLORA_SKIP_GPU_CHECK),
+# so that a failure here still leaves the timings.
+"$bin/qlora-cuda" gpu --check 2>&1 | tee -a "$out/environment.log"
 
 # gotest runs the test binary in the package's folder (the PTX checks read kernels/), logging to
 # $out/$1.log, and summarises the results.
@@ -83,7 +86,7 @@ benchOne() {
 	nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$work/nvml-$name.csv" 2>/dev/null &
 	local sampler=$! rc
 	sleep 0.5
-	QLORA_CUDA_NF4_GEMM=$variant timeout 150s "$bin/qlora-cuda" bench --backend cuda --shape "$shape" --seq 2048 \
+	QLORA_SKIP_GPU_CHECK=1 QLORA_CUDA_NF4_GEMM=$variant timeout 150s "$bin/qlora-cuda" bench --backend cuda --shape "$shape" --seq 2048 \
 		--steps 3 --profile --json >"$work/bench-$name.raw" 2>"$work/bench-$name.log"
 	rc=$?
 	kill $sampler 2>/dev/null
