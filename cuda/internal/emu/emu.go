@@ -8,8 +8,12 @@
 // Each block's threads run one at a time as fibers switched at __syncthreads and at the warp
 // shuffles, which therefore keep CUDA's rule that every thread reaches them (a violation is an
 // error, not a hang). Loads and stores through the kernels' ld/st are checked against the live
-// allocations. What it cannot show: races (nothing runs in parallel), the GPU's own rounding of
-// expf and friends, launch limits beyond the ones checked here, and speed.
+// allocations. Each warp runs its whole interval between two __syncthreads before the next warp
+// starts (its lanes in step from shuffle to shuffle), warps and lanes first to last, or last to
+// first with QLORA_EMU_SCHEDULE=reverse: a missing barrier (a thread reading what another writes,
+// or two writing, in one interval) that can change a result changes it in one of the two orders,
+// so the tests run both. What it cannot show: races that no such order exposes, the GPU's own
+// rounding of expf and friends, launch limits beyond the ones checked here, and speed.
 //
 // Device memory is host memory: a device pointer is the address of a C allocation.
 package emu

@@ -1,8 +1,10 @@
 //go:build cudaemu
 
 // The emulator's runtime: kernels registered by name, launched block after block, each block's
-// threads run as fibers switched at barriers; a column-major cublasGemmEx; and a record of the live
-// allocations, against which every load and store through ld/st is checked.
+// threads run as fibers switched at barriers, one warp's whole interval between two __syncthreads
+// after another, first to last (or, with QLORA_EMU_SCHEDULE=reverse, last to first); a
+// column-major cublasGemmEx; and a record of the live allocations, against which every load and
+// store through ld/st is checked.
 //
 // Fibers switch stacks with a few instructions on x86-64 (emu_switch below: the callee-saved
 // registers and the stack pointer), with ucontext elsewhere; ucontext's switch makes two system
@@ -43,6 +45,7 @@ struct Launch {
     ucontext_t sched;
     void* schedSP;
     int current = -1, threads = 0, done = 0, blockArrived = 0;
+    bool reversed = false; // threads run last to first between barriers (QLORA_EMU_SCHEDULE)
     std::vector<int> warpArrived;
     std::vector<uint64_t> slots;
     std::string error;
@@ -145,6 +148,25 @@ void resume(Launch* l, int t) {
 #endif
 }
 
+// runWarp runs warp w's lanes, first to last (or last to first), from shuffle to shuffle until
+// none can go on: at __syncthreads, or done. So each warp runs its whole interval between two
+// __syncthreads before the next warp starts, which is the order that exposes a missing barrier
+// between warps; it returns whether any lane ran.
+bool runWarp(Launch* l, int w) {
+    int n = warpSize(w);
+    bool ran = false, progress = true;
+    while (progress && l->error.empty()) {
+        progress = false;
+        for (int i = 0; i < n && l->error.empty(); i++) {
+            int t = w * 32 + (l->reversed ? n - 1 - i : i);
+            if (l->fibers[t].state != RUNNABLE) continue;
+            resume(l, t);
+            progress = ran = true;
+        }
+    }
+    return ran;
+}
+
 void runBlock(Launch* l) {
     l->done = 0;
     l->blockArrived = 0;
@@ -165,13 +187,11 @@ void runBlock(Launch* l) {
         makecontext(&f.ctx, fiberMain, 0);
 #endif
     }
+    int warps = (l->threads + 31) / 32;
     while (l->done < l->threads && l->error.empty()) {
         bool ran = false;
-        for (int t = 0; t < l->threads && l->error.empty(); t++) {
-            if (l->fibers[t].state != RUNNABLE) continue;
-            resume(l, t);
-            ran = true;
-        }
+        for (int i = 0; i < warps && l->error.empty(); i++)
+            ran |= runWarp(l, l->reversed ? warps - 1 - i : i);
         if (!ran && l->error.empty()) l->error = "deadlock: threads wait at a barrier the others never reach";
     }
 }
@@ -267,7 +287,12 @@ int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned
     if (threads == 0 || threads > 1024 || bz > 64) return report("invalid block dimensions");
     if (gx == 0 || gy == 0 || gz == 0 || gy > 65535 || gz > 65535 || gx > 0x7fffffffu) return report("invalid grid dimensions");
     if (smem > 48 * 1024) return report("dynamic shared memory over 48 KiB needs the function attribute raised");
+    const char* schedule = getenv("QLORA_EMU_SCHEDULE");
+    bool reversed = schedule && strcmp(schedule, "reverse") == 0;
+    if (schedule && *schedule && !reversed && strcmp(schedule, "forward") != 0)
+        return report(std::string("QLORA_EMU_SCHEDULE=") + schedule + ": want forward or reverse");
     Launch l;
+    l.reversed = reversed;
     l.kernel = &it->second;
     l.args = args;
     l.threads = threads;
