@@ -156,7 +156,8 @@ func newMain(w fyne.Window, library Library, sup *Supervisor, engine Engine, run
 	runs := Runs{Library: library, Supervisor: sup}
 	main := ui.NewMain(ui.Deps{Models: library.Library, Datasets: library, Inspector: library, Library: library,
 		Engine: Trainer{Library: library, Supervisor: sup}, Runs: runs, Control: runs, Runner: runner, Window: w,
-		Exporter: Exporter{ExportLibrary: library.Library, Engine: engine}, Generator: Playground{PlaygroundLibrary: library, Engine: engine}})
+		Exporter: Exporter{ExportLibrary: library.Library, Engine: engine}, Generator: Playground{PlaygroundLibrary: library, Engine: engine},
+		GPUCheck: engine})
 	main.Train.OnStarted = func(runID uint64) { showRun(main, runID) }
 	main.Train.OnCluster = func(yaml []byte, name string) {
 		ui.ShowHandoffConfig(Cluster{library.Library}, name, yaml, runner, w)

@@ -3,12 +3,15 @@ package app
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/qlora-studio/qlora-studio/ui"
 )
 
 // EngineEnv names the engine explicitly: the path of a `qlora` (or `qlora-cuda`) binary.
@@ -82,4 +85,26 @@ func knowsFlag(engine, command, flag string) bool {
 	defer cancel()
 	out, _ := exec.CommandContext(ctx, engine, command, "-h").CombinedOutput()
 	return bytes.Contains(out, []byte("-"+flag+" ")) || bytes.Contains(out, []byte("-"+flag+"\n"))
+}
+
+// CheckGPU runs the engine's GPU parity check (`qlora gpu --check --json`, which qlora hands to
+// qlora-cuda) and reads its verdict. A check that ran and failed is a verdict, not an error; the
+// error is for a check that could not run (no GPU, no qlora-cuda), with the engine's words.
+func (e Engine) CheckGPU() (ui.GPUCheck, error) {
+	var out bytes.Buffer
+	err := e.run(context.Background(), engineCommand{args: []string{"gpu", "--check", "--json"},
+		stdout: func(line string) { out.WriteString(line) }})
+	var rep struct {
+		Passed  bool    `json:"passed"`
+		Seconds float64 `json:"seconds"`
+		Figures string  `json:"figures"`
+		Error   string  `json:"error"`
+	}
+	if jerr := json.Unmarshal(out.Bytes(), &rep); jerr != nil {
+		if err != nil {
+			return ui.GPUCheck{}, err
+		}
+		return ui.GPUCheck{}, fmt.Errorf("reading the GPU check's verdict: %w", jerr)
+	}
+	return ui.GPUCheck{Passed: rep.Passed, Seconds: rep.Seconds, Figures: rep.Figures, Problem: rep.Error}, nil
 }

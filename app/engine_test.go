@@ -2,11 +2,15 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/qlora-studio/qlora-studio/cuda/gpuinfo"
+	"github.com/qlora-studio/qlora-studio/ui"
 )
 
 // fakeEngine writes an executable script that prints help text, as `qlora train -h` does.
@@ -66,5 +70,43 @@ func TestKnowsFlag(t *testing.T) {
 	without := fakeEngine(t, t.TempDir(), "  -events string\n  -no-library-cache\n")
 	if !knowsFlag(with, "train", "no-library") || knowsFlag(without, "train", "no-library") {
 		t.Errorf("knowsFlag: with %v, without %v", knowsFlag(with, "train", "no-library"), knowsFlag(without, "train", "no-library"))
+	}
+}
+
+// TestCheckGPU_NoGPU ensures the real engine's check, on a machine without a GPU, is an error that
+// says there is no GPU to check, not a verdict.
+func TestCheckGPU_NoGPU(t *testing.T) {
+	if ok, _ := gpuinfo.Present(); ok {
+		t.Skip("this machine has an NVIDIA GPU")
+	}
+	c, err := Engine{Path: engineBin}.CheckGPU()
+	if err == nil || !strings.Contains(err.Error(), "no GPU to check") {
+		t.Errorf("CheckGPU without a GPU: %+v, %v", c, err)
+	}
+}
+
+// TestCheckGPU_Verdicts ensures a check that ran is a verdict, passed or failed (qlora-cuda exits 1
+// with the verdict on stdout), with its figures and what differs. The engine is a script printing
+// what `qlora gpu --check --json` prints (TestGPUCheck_CUDAEmu runs the real one, on the emulator).
+func TestCheckGPU_Verdicts(t *testing.T) {
+	for _, c := range []struct {
+		json string
+		exit int
+		want ui.GPUCheck
+	}{
+		{`{"passed": true, "seconds": 0.8, "loss": 6.09, "figures": "loss 6.093241 (CPU 6.091299)"}`, 0,
+			ui.GPUCheck{Passed: true, Seconds: 0.8, Figures: "loss 6.093241 (CPU 6.091299)"}},
+		{`{"passed": false, "seconds": 0.9, "figures": "loss 6.2", "error": "layer 0 self_attn.q_proj dA: off"}`, 1,
+			ui.GPUCheck{Seconds: 0.9, Figures: "loss 6.2", Problem: "layer 0 self_attn.q_proj dA: off"}},
+	} {
+		path := filepath.Join(t.TempDir(), engineName)
+		script := fmt.Sprintf("#!/bin/sh\n[ \"$*\" = 'gpu --check --json' ] || exit 2\necho '%s'\nexit %d\n", c.json, c.exit)
+		if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Engine{Path: path}.CheckGPU()
+		if err != nil || got != c.want {
+			t.Errorf("CheckGPU = %+v, %v; want %+v", got, err, c.want)
+		}
 	}
 }

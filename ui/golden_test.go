@@ -230,10 +230,11 @@ func TestRunView_Golden(t *testing.T) {
 }
 
 // TestGPUPanel_Golden ensures the GPU panel with one GPU renders as its markup golden: the
-// driver's sentence, and the GPU's card with its memory, utilisation, temperature and power.
+// driver's sentence, the GPU's card with its memory, utilisation, temperature and power, and the
+// parity check's button.
 func TestGPUPanel_Golden(t *testing.T) {
 	w := newWindow(t)
-	p := ui.NewGPUPanel()
+	p := ui.NewGPUPanel(&checker{}, ui.Inline{})
 	w.SetContent(p.Content())
 	p.Update(ui.GPUReading{Driver: "550.54.15", CUDA: "12.4", Devices: []ui.GPUDevice{{Index: 0, Name: "NVIDIA RTX A6000",
 		MemoryUsed: 30 << 30, MemoryTotal: 48 << 30, Utilization: 97, TemperatureC: 71, PowerW: 287.5, PowerLimitW: 300}}})

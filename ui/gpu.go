@@ -6,6 +6,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 )
 
@@ -48,21 +49,70 @@ func (r GPUReading) Summary() string {
 	return s
 }
 
+// GPUChecker runs the parity check every GPU run starts with (qlora gpu --check): one training
+// step of a tiny model on the GPU and on the CPU, compared. An error means the check could not run.
+type GPUChecker interface {
+	CheckGPU() (GPUCheck, error)
+}
+
+// GPUCheck is the parity check's verdict.
+type GPUCheck struct {
+	Passed  bool
+	Seconds float64
+	Figures string // the loss, gradient norm, worst gradient and update, each against the CPU's
+	Problem string // what differs, when it did not pass
+}
+
 // GPUPanel shows the GPUs, updated by whoever reads them (every few seconds), and says plainly
-// when there is none and training will use the CPU.
+// when there is none and training will use the CPU. With a GPU it offers the parity check.
 type GPUPanel struct {
 	reading GPUReading
 	header  *widget.Label
 	cards   *fyne.Container
+	check   *widget.Button
+	verdict *widget.Label
+	body    *fyne.Container // laid out again when cards or the check button come or go
 	content fyne.CanvasObject
 }
 
-// NewGPUPanel is a panel waiting for its first reading.
-func NewGPUPanel() *GPUPanel {
-	p := &GPUPanel{header: widget.NewLabel("Looking for NVIDIA GPUs…"), cards: container.NewVBox()}
+// NewGPUPanel is a panel waiting for its first reading; its check button asks checker, through
+// runner.
+func NewGPUPanel(checker GPUChecker, runner Runner) *GPUPanel {
+	p := &GPUPanel{header: widget.NewLabel("Looking for NVIDIA GPUs…"), cards: container.NewVBox(), verdict: widget.NewLabel("")}
 	p.header.Wrapping = fyne.TextWrapWord
-	p.content = container.NewVScroll(container.NewVBox(p.header, p.cards))
+	p.verdict.Wrapping = fyne.TextWrapWord
+	p.check = widget.NewButtonWithIcon("Check this GPU against the CPU", theme.ConfirmIcon(), func() { p.runCheck(checker, runner) })
+	p.check.Hide()
+	p.body = container.NewVBox(p.header, p.cards, container.NewHBox(p.check), p.verdict)
+	p.content = container.NewVScroll(p.body)
 	return p
+}
+
+// Verdict is the check's sentence ("" before a check).
+func (p *GPUPanel) Verdict() string { return p.verdict.Text }
+
+// runCheck runs the check off the UI goroutine and shows its verdict.
+func (p *GPUPanel) runCheck(checker GPUChecker, runner Runner) {
+	p.check.Disable()
+	p.verdict.SetText("Checking: one training step of a tiny model on the GPU and on the CPU…")
+	var c GPUCheck
+	var err error
+	runner.Run(func() { c, err = checker.CheckGPU() }, func() {
+		p.check.Enable()
+		p.verdict.SetText(verdictText(c, err))
+	})
+}
+
+// verdictText says what the check found and what it means for training.
+func verdictText(c GPUCheck, err error) string {
+	switch {
+	case err != nil:
+		return "The check could not run: " + err.Error()
+	case c.Passed:
+		return fmt.Sprintf("Passed in %.1f s: this GPU computes the CPU's training step, within bf16's rounding.\n%s", c.Seconds, c.Figures)
+	}
+	return fmt.Sprintf("Failed: %s\nThis GPU computes another training step than the CPU's reference, so runs on it would "+
+		"train another function: train on the CPU, and report this with the figures below.\n%s", c.Problem, c.Figures)
 }
 
 // Content is the panel's widget tree.
@@ -77,20 +127,28 @@ func (p *GPUPanel) Header() string { return p.header.Text }
 // Update shows a new reading. It must run on the UI goroutine.
 func (p *GPUPanel) Update(r GPUReading) {
 	p.reading = r
+	cards := len(p.cards.Objects)
+	checkShown := p.check.Visible()
 	if len(r.Devices) == 0 {
 		p.header.SetText(noGPUText(r.Problem))
 		p.cards.RemoveAll()
-		return
-	}
-	p.header.SetText(fmt.Sprintf("NVIDIA driver %s, CUDA %s.", r.Driver, r.CUDA))
-	if len(p.cards.Objects) != len(r.Devices) {
-		p.cards.RemoveAll()
-		for range r.Devices {
-			p.cards.Add(newGPUCard())
+		p.check.Hide()
+		p.verdict.SetText("") // the GPU it was about is gone
+	} else {
+		p.header.SetText(fmt.Sprintf("NVIDIA driver %s, CUDA %s.", r.Driver, r.CUDA))
+		if len(p.cards.Objects) != len(r.Devices) {
+			p.cards.RemoveAll()
+			for range r.Devices {
+				p.cards.Add(newGPUCard())
+			}
 		}
+		for i, d := range r.Devices {
+			p.cards.Objects[i].(*gpuCard).set(d)
+		}
+		p.check.Show()
 	}
-	for i, d := range r.Devices {
-		p.cards.Objects[i].(*gpuCard).set(d)
+	if len(p.cards.Objects) != cards || p.check.Visible() != checkShown {
+		p.body.Refresh() // lay the cards and the check out again
 	}
 }
 

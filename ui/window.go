@@ -18,6 +18,7 @@ type Deps struct {
 	Control   RunControl
 	Exporter  Exporter
 	Generator Generator
+	GPUCheck  GPUChecker // the GPU panel's parity check
 	Runner    Runner
 	Window    fyne.Window // the parent of dialogs
 }
@@ -58,7 +59,7 @@ func NewMain(d Deps) *Main {
 		Runs:       NewRuns(d.Runs, d.Control, d.Runner, d.Window),
 		Playground: NewPlayground(d.Generator, d.Runner, d.Window),
 		Export:     NewExport(d.Exporter, d.Runner, d.Window),
-		GPU:        NewGPUPanel(),
+		GPU:        NewGPUPanel(d.GPUCheck, d.Runner),
 		engine:     widget.NewLabel(""),
 		gpu:        widget.NewLabel(""),
 	}

@@ -22,7 +22,8 @@ type gpuCheckReport struct {
 	Passed  bool    `json:"passed"`
 	Seconds float64 `json:"seconds"`
 	parity.Result
-	Error string `json:"error,omitempty"`
+	Figures string `json:"figures"`         // Result in a sentence
+	Error   string `json:"error,omitempty"` // what differs, when it did not pass
 }
 
 // runGPUCheck runs the check on the GPU (gpuForCheck: this build's, or qlora-cuda's after a
@@ -34,7 +35,7 @@ func runGPUCheck(asJSON bool, stdout io.Writer) error {
 	}
 	start := time.Now()
 	r, err := parity.Check(be)
-	rep := gpuCheckReport{Passed: err == nil, Seconds: time.Since(start).Seconds(), Result: r}
+	rep := gpuCheckReport{Passed: err == nil, Seconds: time.Since(start).Seconds(), Result: r, Figures: r.String()}
 	if err != nil {
 		rep.Error = err.Error()
 	}

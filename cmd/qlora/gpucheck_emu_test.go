@@ -15,12 +15,15 @@ import (
 // starts, and that a run whose check cannot pass stops, saying how to go on.
 func TestGPUCheck_CUDAEmu(t *testing.T) {
 	stdout, stderr, code := qlora(t, "gpu", "--check", "--json")
-	var rep struct {
-		Passed bool    `json:"passed"`
-		Worst  float64 `json:"worst_gradient_error"`
-		Loss   float64 `json:"loss"`
+	var rep struct { // what the app reads (app.Engine.CheckGPU), and two figures
+		Passed  bool    `json:"passed"`
+		Seconds float64 `json:"seconds"`
+		Figures string  `json:"figures"`
+		Worst   float64 `json:"worst_gradient_error"`
+		Loss    float64 `json:"loss"`
 	}
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 0 || !rep.Passed || !(rep.Worst > 0 && rep.Worst < 0.05) || rep.Loss == 0 {
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != 0 || !rep.Passed || rep.Seconds <= 0 ||
+		!strings.Contains(rep.Figures, "gradient norm") || !(rep.Worst > 0 && rep.Worst < 0.05) || rep.Loss == 0 {
 		t.Fatalf("gpu --check --json: exit %d, %+v (%v)\nstdout: %s\nstderr: %s", code, rep, err, stdout, stderr)
 	}
 
