@@ -122,7 +122,7 @@ for part in "${parts[@]}"; do
 		;;
 	step)
 		note "== step: a tiny model's training step on both backends; the plan against the allocations"
-		gotest step 280s -test.run '^(TestStep_MatchesCPU|TestStep_FusedNF4MatchesCPU|TestPlan_MatchesAllocations|TestProfile_TimesEveryLaunch)$'
+		gotest step 280s -test.run '^(TestStep_MatchesCPU|TestStep_FusedNF4MatchesCPU|TestStep_CastsAdaptersOncePerLayer|TestPlan_MatchesAllocations|TestProfile_TimesEveryLaunch)$'
 		;;
 	bench)
 		note "== bench: qlora-cuda and transformers+peft, ${SHAPES:-llama-1b llama-3b llama-8b}, 2048 tokens"
