@@ -27,6 +27,11 @@
 	FMAROW(d(R9)(R10*1), Z30, Z20, Z21); \
 	FMAROW(d(R9)(R10*2), Z31, Z22, Z23)
 
+// HALFROW is FMAROW for the first 16 columns only.
+#define HALFROW(addr, t, acc0) \
+	VBROADCASTSS addr, t; \
+	VFMADD231PS t, Z24, acc0
+
 // STOREROW writes one row of c = alpha·acc + beta·c (alpha in Z26, beta in Z27) under the
 // column masks K1 and K2, when bit row of R14 is set; BX walks the rows of c by R13.
 #define STOREROW(row, acc0, acc1, skip) \
@@ -126,6 +131,8 @@ ready:
 	TESTQ CX, CX
 	JZ store
 	MOVL colMask+68(FP), AX
+	TESTL $0xffff0000, AX
+	JZ half
 	CMPL AX, $-1
 	JNE loop
 
@@ -164,6 +171,31 @@ full1:
 	ADDQ R12, DX
 	DECQ CX
 	JNZ full1
+	JMP store
+
+// Columns of the first 16 only (a LoRA rank of 16 or less): one vector a row, half the
+// multiply-adds; the second vector's accumulators keep what they had.
+half:
+	VMOVUPS.Z (DX), K1, Z24
+	HALFROW((SI), Z26, Z0)
+	HALFROW((SI)(R10*1), Z27, Z2)
+	HALFROW((SI)(R10*2), Z28, Z4)
+	HALFROW((DI), Z29, Z6)
+	HALFROW((DI)(R10*1), Z30, Z8)
+	HALFROW((DI)(R10*2), Z31, Z10)
+	HALFROW((R8), Z26, Z12)
+	HALFROW((R8)(R10*1), Z27, Z14)
+	HALFROW((R8)(R10*2), Z28, Z16)
+	HALFROW((R9), Z29, Z18)
+	HALFROW((R9)(R10*1), Z30, Z20)
+	HALFROW((R9)(R10*2), Z31, Z22)
+	ADDQ R11, SI
+	ADDQ R11, DI
+	ADDQ R11, R8
+	ADDQ R11, R9
+	ADDQ R12, DX
+	DECQ CX
+	JNZ half
 	JMP store
 
 loop:

@@ -58,6 +58,14 @@
 	MLOADB(96); \
 	FMA3(Y3, Y7, Y11)
 
+// MHSTEP is MSTEP for a colMask within the first 16 columns: half the loads and multiply-adds.
+#define MHSTEP \
+	BROADCASTA(0); \
+	MLOADB(0); \
+	FMA3(Y0, Y4, Y8); \
+	MLOADB(32); \
+	FMA3(Y1, Y5, Y9)
+
 // LOADACC / SAVEACC move the 12 accumulators from / to the pass's 3 rows of 32 sums at DI.
 #define LOADACC \
 	VMOVUPS 0(DI), Y0; VMOVUPS 32(DI), Y1; VMOVUPS 64(DI), Y2; VMOVUPS 96(DI), Y3; \
@@ -223,11 +231,23 @@ full1:
 	JMP store
 
 masked:
+	TESTL $0xffff0000, colMask+68(FP)
+	JZ mhalf
+
+mfull:
 	MSTEP
 	ADDQ R11, SI
 	ADDQ R12, DX
 	DECQ CX
-	JNZ masked
+	JNZ mfull
+	JMP store
+
+mhalf:
+	MHSTEP
+	ADDQ R11, SI
+	ADDQ R12, DX
+	DECQ CX
+	JNZ mhalf
 
 store:
 	MOVQ flags+88(FP), AX
