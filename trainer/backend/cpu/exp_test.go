@@ -66,7 +66,7 @@ func slicesMax(x []float32) float32 {
 }
 
 // TestWorkload_AssemblyMatchesGo ensures that every op gives the same bits with the assembly
-// kernels of each kind this CPU has (AVX-512; AVX2, with NF4 decoding in Go) as the Go
+// kernels of each kind this CPU has (AVX-512, AVX2) as the Go
 // code doing the same operations (exactGo), and results within float32 rounding with the fast Go
 // code that CPUs without them run.
 func TestWorkload_AssemblyMatchesGo(t *testing.T) {

@@ -216,7 +216,7 @@ type isa uint8
 
 const (
 	isaGo     isa = iota // none: the Go kernels (float64, or a CPU without AVX2 and FMA)
-	isaAVX2              // the AVX2 micro-kernel and packTrans8AVX2; NF4 decoding in Go
+	isaAVX2              // the AVX2 micro-kernel, packTrans8AVX2 and nf4DecodeGroupsAVX2
 	isaAVX512            // the AVX-512 micro-kernel, packTransAVX512 and nf4DecodeGroupsAVX512
 )
 

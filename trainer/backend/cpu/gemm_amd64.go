@@ -6,8 +6,8 @@ import "golang.org/x/sys/cpu"
 // x/sys/cpu checks), and VL and BW for the 128-bit forms of EVEX instructions they use.
 var useAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW
 
-// useAVX2 selects the AVX2 + FMA kernels (the float32 Gemm's micro-kernel and packing, the
-// elementwise ones) where AVX-512 is missing (most desktop x86 CPUs); NF4 decoding stays in Go there.
+// useAVX2 selects the AVX2 + FMA kernels (the float32 Gemm's micro-kernel and packing, NF4
+// decoding, the elementwise ones) where AVX-512 is missing (most desktop x86 CPUs).
 var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // sgemm12x32AVX512 is the micro-kernel for float32 (gemm.go, microTile): for the rows r < 12 set in
@@ -55,3 +55,13 @@ func packTrans8AVX2(dst, src *float32, srs uintptr, blocks int)
 //
 //go:noescape
 func nf4DecodeGroupsAVX512(dst *float32, dstStride uintptr, src *byte, srcStride uintptr, rows, groups int, scales *float32, table *[16]float32)
+
+// nf4DecodeAVX2 is nf4DecodeAVX512 with AVX2 (nf4_avx2_amd64.s), the same bits.
+//
+//go:noescape
+func nf4DecodeAVX2(dst *float32, src *byte, n16 int, table *[16]float32)
+
+// nf4DecodeGroupsAVX2 is nf4DecodeGroupsAVX512 with AVX2 (nf4_avx2_amd64.s), the same bits.
+//
+//go:noescape
+func nf4DecodeGroupsAVX2(dst *float32, dstStride uintptr, src *byte, srcStride uintptr, rows, groups int, scales *float32, table *[16]float32)

@@ -139,7 +139,7 @@ func randomCall(r *rand.Rand) kernelCall {
 }
 
 // withKernels runs f with the kernels of is (as far as this CPU has them: the micro-kernel, the
-// packing, the elementwise kernels and, for AVX-512, the NF4 decoders) and exactGo set as given,
+// packing, the elementwise kernels and the NF4 decoders) and exactGo set as given,
 // and restores them.
 func withKernels(t *testing.T, is isa, exact bool, f func()) {
 	t.Helper()

@@ -18,9 +18,9 @@ func (g *gemmKernel[T]) packNF4(panel []T, dec []float32, j0, cols int) {
 	if g.transB { // each column of the panel is a run of K elements of the weight: decode, transpose
 		for j := range cols {
 			start := (j0 + j) * k
-			if g.isa == isaAVX512 && k%16 == 0 { // whole groups of 16 in one block each
+			if g.isa != isaGo && k%16 == 0 { // whole groups of 16 in one block each
 				groupScales(scales[:k/16], g.q, start)
-				nf4DecodeGroupsAVX512(&dec[j*k], 0, &g.q.Packed[start/2], 0, 1, k/16, &scales[0], &nf4Values)
+				nf4DecodeGroups(g.isa, &dec[j*k], 0, &g.q.Packed[start/2], 0, 1, k/16, &scales[0])
 				continue
 			}
 			decodeNF4(dec[j*k:(j+1)*k], g.q, start)
@@ -41,7 +41,7 @@ func (g *gemmKernel[T]) packNF4(panel []T, dec []float32, j0, cols int) {
 	}
 	// Each row of the panel is a run of cols elements of the weight.
 	f32, direct := asFloat32(panel)
-	if g.isa == isaAVX512 && n%16 == 0 { // cols is 16 or 32: whole groups of 16, one decoding call for the panel
+	if g.isa != isaGo && n%16 == 0 { // cols is 16 or 32: whole groups of 16, one decoding call for the panel
 		groups := cols / 16
 		if groups < 2 {
 			clear(f32)
@@ -49,7 +49,7 @@ func (g *gemmKernel[T]) packNF4(panel []T, dec []float32, j0, cols int) {
 		for p := range k {
 			groupScales(scales[p*groups:(p+1)*groups], g.q, p*n+j0)
 		}
-		nf4DecodeGroupsAVX512(&f32[0], gemmNR*4, &g.q.Packed[j0/2], uintptr(n/2), k, groups, &scales[0], &nf4Values)
+		nf4DecodeGroups(g.isa, &f32[0], gemmNR*4, &g.q.Packed[j0/2], uintptr(n/2), k, groups, &scales[0])
 		return
 	}
 	for p := range k {
@@ -65,6 +65,16 @@ func (g *gemmKernel[T]) packNF4(panel []T, dec []float32, j0, cols int) {
 		}
 		clear(panel[p*gemmNR+cols : (p+1)*gemmNR])
 	}
+}
+
+// nf4DecodeGroups decodes rows of groups of 16 NF4 codes with the kernel of is (isaAVX2 or
+// isaAVX512; nf4DecodeGroupsAVX512 says what it computes), the table nf4's.
+func nf4DecodeGroups(is isa, dst *float32, dstStride uintptr, src *byte, srcStride uintptr, rows, groups int, scales *float32) {
+	if is == isaAVX2 {
+		nf4DecodeGroupsAVX2(dst, dstStride, src, srcStride, rows, groups, scales, &nf4Values)
+		return
+	}
+	nf4DecodeGroupsAVX512(dst, dstStride, src, srcStride, rows, groups, scales, &nf4Values)
 }
 
 // groupScales writes into scales the scale of each group of 16 elements from start on (start a
@@ -113,8 +123,12 @@ func decodeSpan(dst []float32, packed []byte, start int, absmax float32) {
 		i = 1
 	}
 	bytes := packed[(start+i)/2:]
-	if n16 := (len(dst) - i) / 16; n16 > 0 && useAVX512 {
-		nf4DecodeAVX512(&dst[i], &bytes[0], n16, &scaled)
+	if n16 := (len(dst) - i) / 16; n16 > 0 && (useAVX512 || useAVX2) {
+		if useAVX512 {
+			nf4DecodeAVX512(&dst[i], &bytes[0], n16, &scaled)
+		} else {
+			nf4DecodeAVX2(&dst[i], &bytes[0], n16, &scaled)
+		}
 		i += 16 * n16
 		bytes = bytes[8*n16:]
 	}

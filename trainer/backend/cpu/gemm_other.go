@@ -71,3 +71,11 @@ func swigluBackAVX2(dgate, dup, dout, gate, up *float32, n int) {
 func softmaxAddAVX2(d, x *float32, n int, mx, sum, scale float32) {
 	panic("cpu: no AVX2 kernel on this architecture")
 }
+
+func nf4DecodeAVX2(dst *float32, src *byte, n16 int, table *[16]float32) {
+	panic("cpu: no AVX2 kernel on this architecture")
+}
+
+func nf4DecodeGroupsAVX2(dst *float32, dstStride uintptr, src *byte, srcStride uintptr, rows, groups int, scales *float32, table *[16]float32) {
+	panic("cpu: no AVX2 kernel on this architecture")
+}

@@ -129,8 +129,8 @@ func TestFMA32_CorrectlyRounded(t *testing.T) {
 	}
 }
 
-// TestGemm_KernelsAgree ensures that each assembly micro-kernel (with its packing, and the AVX-512
-// NF4 decoding or, for AVX2, that in Go) and the Go kernel give the same bits, with b dense,
+// TestGemm_KernelsAgree ensures that each assembly micro-kernel (with its packing and NF4
+// decoding) and the Go kernel give the same bits, with b dense,
 // transposed, and NF4 in both orientations, on sizes with partial micro-tiles.
 func TestGemm_KernelsAgree(t *testing.T) {
 	kernels := availableKernels()
