@@ -58,6 +58,7 @@ type decoder struct {
 	m              *Model
 	kCache, vCache []backend.Tensor // per layer (rows, NKV·HD)
 	arena, arena32 backend.Tensor   // a step's buffers, sized for the largest step (the prompt)
+	adapters       backend.Tensor   // every adapter at activation precision, copied once: they do not change while generating
 	logits         []float64        // (V) of the last row
 }
 
@@ -70,6 +71,10 @@ func (m *Model) newDecoder(rows, maxStep int) *decoder {
 	for range m.layers {
 		d.kCache = append(d.kCache, m.be.New(rows*kv))
 		d.vCache = append(d.vCache, m.be.New(rows*kv))
+	}
+	if m.params != nil && m.full == nil {
+		d.adapters = m.be.New(m.params.Len())
+		m.be.Copy(d.adapters, m.params)
 	}
 	return d
 }
@@ -91,7 +96,9 @@ func (d *decoder) step(ids []int32, past int) []float64 {
 	kv := c.KVDim()
 	for l := range m.layers {
 		ly := &m.layers[l]
-		ly.loadAdapters(p, m.params)
+		if d.adapters != nil { // the layer's adapters for linear.factors, as layer.loadAdapters would copy them
+			p.s.adapters = be.View(d.adapters, ly.adapters.off, ly.adapters.n)
+		}
 		be.RMSNorm(la.xn1, la.rstd1, x, ly.inputNorm, n, c.HiddenSize, c.RMSNormEps)
 		ly.proj[projQ].forward(p, la.q, la.h[projQ], la.xn1)
 		ly.proj[projK].forward(p, la.k, la.h[projK], la.xn1)
