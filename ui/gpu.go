@@ -94,13 +94,19 @@ func (p *GPUPanel) Verdict() string { return p.verdict.Text }
 // runCheck runs the check off the UI goroutine and shows its verdict.
 func (p *GPUPanel) runCheck(checker GPUChecker, runner Runner) {
 	p.check.Disable()
-	p.verdict.SetText("Checking: one training step of a tiny model on the GPU and on the CPU…")
+	p.setVerdict("Checking: one training step of a tiny model on the GPU and on the CPU…")
 	var c GPUCheck
 	var err error
 	runner.Run(func() { c, err = checker.CheckGPU() }, func() {
 		p.check.Enable()
-		p.verdict.SetText(verdictText(c, err))
+		p.setVerdict(verdictText(c, err))
 	})
+}
+
+// setVerdict shows text under the check, laying the panel out again for its lines.
+func (p *GPUPanel) setVerdict(text string) {
+	p.verdict.SetText(text)
+	p.body.Refresh()
 }
 
 // verdictText says what the check found and what it means for training.
